@@ -1,0 +1,390 @@
+"""Runs: TREC (``qid Q0 docid rank score tag``) and MS MARCO (``qid<TAB>docid<TAB>rank``) files.
+
+A :class:`Run` is columnar: query and document ids are interned (``int32`` codes into string
+vocabularies held as Arrow arrays) and scores are one ``float64`` array, so a 7M-line run fits
+in a few hundred MB. Rows are always in trec_eval's order: query id (byte order), score
+descending, ties broken by document id descending.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from hybrid.errors import InputError
+from hybrid.formats._text import numbered_lines
+from hybrid.io import atomic_write
+
+TREC_COLUMNS = ("qid", "q0", "docid", "rank", "score", "tag")
+MSMARCO_COLUMNS = ("qid", "docid", "rank")
+FORMATS = ("trec", "msmarco")
+_WRITE_CHUNK = 1 << 20
+
+
+class Run:
+    """A ranked list per query, sorted as trec_eval sorts it.
+
+    Attributes: ``query_ids`` and ``doc_ids`` (Arrow string vocabularies; ``query_ids`` in byte
+    order), ``qids``/``docs`` (``int32`` codes per row), ``scores`` (``float64`` per row),
+    ``offsets`` (row range of query ``i`` is ``offsets[i]:offsets[i+1]``) and ``name`` (run tag).
+    """
+
+    def __init__(
+        self,
+        query_ids: pa.Array,
+        doc_ids: pa.Array,
+        qids: np.ndarray,
+        docs: np.ndarray,
+        scores: np.ndarray,
+        name: str = "hybrid",
+    ):
+        self.query_ids, self.doc_ids = query_ids, doc_ids
+        self.qids, self.docs, self.scores = qids, docs, scores
+        self.name = name
+        self.offsets = np.searchsorted(qids, np.arange(len(query_ids) + 1)).astype(np.int64)
+
+    # ----------------------------------------------------------------- building
+    @classmethod
+    def from_columns(
+        cls,
+        qids: Sequence[str] | pa.Array,
+        docids: Sequence[str] | pa.Array,
+        scores: Sequence[float] | np.ndarray,
+        name: str = "hybrid",
+    ) -> Run:
+        """Build from parallel columns in any order. Raises ``ValueError`` on a duplicate (qid, docid)."""
+        qids = pa.array(qids, pa.string()) if not isinstance(qids, pa.Array) else qids
+        docids = pa.array(docids, pa.string()) if not isinstance(docids, pa.Array) else docids
+        scores = np.ascontiguousarray(scores, dtype=np.float64)
+        if not (len(qids) == len(docids) == len(scores)):
+            raise ValueError("qids, docids and scores must have the same length")
+        if len(scores) and not np.isfinite(scores).all():
+            raise ValueError("scores must be finite numbers")
+        query_ids, qcodes = _intern(qids, sort=True)
+        doc_ids, dcodes = _intern(docids, sort=False)
+        order = _trec_order(qcodes, scores, dcodes, doc_ids)
+        if order is not None:
+            qcodes, dcodes, scores = qcodes[order], dcodes[order], scores[order]
+        run = cls(query_ids, doc_ids, qcodes, dcodes, scores, name)
+        duplicate = _first_duplicate(run)
+        if duplicate is not None:
+            raise ValueError(f"duplicate document {duplicate[1]!r} for query {duplicate[0]!r}")
+        return run
+
+    @classmethod
+    def from_dict(cls, run: Mapping[str, Mapping[str, float]], name: str = "hybrid") -> Run:
+        """Build from ``{qid: {docid: score}}`` (the pytrec_eval / ranx shape)."""
+        qids = [q for q, docs in run.items() for _ in docs]
+        docids = [d for docs in run.values() for d in docs]
+        scores = np.fromiter((s for docs in run.values() for s in docs.values()), np.float64, len(docids))
+        return cls.from_columns(qids, docids, scores, name)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str], format: str = "auto") -> Run:
+        """Read a TREC or MS MARCO run (``format='auto'`` looks at the first line).
+
+        MS MARCO runs have no score: each hit gets 1/rank, as Pyserini's converter does, so they
+        rank correctly but cannot be fused by score.
+        """
+        path = Path(path)
+        if format == "auto":
+            format = detect_format(path)
+        if format not in FORMATS:
+            raise ValueError(f"unknown run format {format!r}; expected one of {FORMATS}")
+        try:
+            return _read_fast(path, format)
+        except (pa.ArrowInvalid, ValueError):
+            return _read_checked(path, format)
+
+    # ----------------------------------------------------------------- access
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @property
+    def num_queries(self) -> int:
+        return len(self.query_ids)
+
+    def query_list(self) -> list[str]:
+        return self.query_ids.to_pylist()
+
+    def __iter__(self) -> Iterator[tuple[str, list[str], np.ndarray]]:
+        """Per query, in order: ``(qid, docids, scores)``."""
+        for i, qid in enumerate(self.query_ids.to_pylist()):
+            lo, hi = self.offsets[i], self.offsets[i + 1]
+            yield qid, self.doc_ids.take(pa.array(self.docs[lo:hi])).to_pylist(), self.scores[lo:hi]
+
+    def to_dict(self) -> dict[str, dict[str, float]]:
+        """``{qid: {docid: score}}`` in rank order (for pytrec_eval, ranx, or inspection)."""
+        return {qid: dict(zip(docs, scores.tolist(), strict=True)) for qid, docs, scores in self}
+
+    def ranks(self) -> np.ndarray:
+        """1-based rank of every row within its query."""
+        return np.arange(len(self), dtype=np.int64) - self.offsets[self.qids] + 1
+
+    def top(self, k: int) -> Run:
+        """The first ``k`` hits of every query."""
+        keep = self.ranks() <= k
+        return self._select(keep)
+
+    def subset(self, qids: Iterable[str]) -> Run:
+        """Only the given queries (ids absent from the run are ignored)."""
+        wanted = pc.is_in(self.query_ids, value_set=pa.array(list(qids), pa.string()))
+        keep = np.asarray(wanted.to_numpy(zero_copy_only=False))[self.qids]
+        return self._select(keep)
+
+    def _select(self, keep: np.ndarray) -> Run:
+        present = np.unique(self.qids[keep])
+        remap = np.full(len(self.query_ids), -1, dtype=np.int32)
+        remap[present] = np.arange(len(present), dtype=np.int32)
+        return Run(
+            self.query_ids.take(pa.array(present)),
+            self.doc_ids,
+            remap[self.qids[keep]],
+            self.docs[keep],
+            self.scores[keep],
+            self.name,
+        )
+
+    def docid_strings(self) -> pa.Array:
+        """The document id of every row, as one Arrow string array."""
+        return self.doc_ids.take(pa.array(self.docs))
+
+    def to_frame(self):
+        """A pandas DataFrame with columns qid, docid, rank, score."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "qid": self.query_ids.take(pa.array(self.qids)).to_pandas(),
+                "docid": self.docid_strings().to_pandas(),
+                "rank": self.ranks(),
+                "score": self.scores,
+            }
+        )
+
+    def __repr__(self) -> str:
+        return f"Run({self.name!r}, queries={self.num_queries}, hits={len(self)})"
+
+    # ----------------------------------------------------------------- writing
+    def write(
+        self,
+        path: str | os.PathLike[str],
+        format: str = "trec",
+        tag: str | None = None,
+        overwrite: bool = False,
+    ) -> Path:
+        """Write atomically as TREC (scores to 6 decimals) or MS MARCO (no score)."""
+        if format not in FORMATS:
+            raise ValueError(f"unknown run format {format!r}; expected one of {FORMATS}")
+        tag = tag or self.name
+        if format == "trec" and (not tag or any(c.isspace() for c in tag)):
+            raise ValueError(f"run tag {tag!r} must be one word")
+        ranks = self.ranks()
+        with atomic_write(path, overwrite, mode="wb") as out:
+            for lo in range(0, len(self), _WRITE_CHUNK):
+                hi = min(lo + _WRITE_CHUNK, len(self))
+                rows = slice(lo, hi)
+                qid = self.query_ids.take(pa.array(self.qids[rows]))
+                doc = self.doc_ids.take(pa.array(self.docs[rows]))
+                rank = pc.cast(pa.array(ranks[rows]), pa.string())
+                if format == "trec":
+                    columns = [qid, "Q0", doc, rank, format_scores(self.scores[rows]), tag + "\n", " "]
+                else:
+                    columns = [qid, doc, pc.binary_join_element_wise(rank, "\n", ""), "\t"]
+                lines = pc.binary_join_element_wise(*columns)
+                out.write(_concatenated_bytes(lines))
+        return Path(path)
+
+
+# --------------------------------------------------------------------------- helpers
+def detect_format(path: Path) -> str:
+    """``trec`` for six whitespace-separated columns, ``msmarco`` for three tab-separated ones."""
+    for number, line in numbered_lines(path):
+        fields = line.split()
+        if len(fields) == 6:
+            return "trec"
+        if len(line.split("\t")) == 3:
+            return "msmarco"
+        raise InputError(
+            path,
+            number,
+            f"unknown run format: expected 6 columns (TREC: qid Q0 docid rank score tag) or 3 "
+            f"tab-separated (MS MARCO: qid docid rank), found {len(fields)}",
+        )
+    raise InputError(path, None, "empty file")
+
+
+def format_scores(scores: np.ndarray) -> pa.Array:
+    """``'%.6f' % s`` for every score, vectorised (exact: near-halfway values are redone in Python)."""
+    magnitude = np.abs(scores)
+    if len(scores) and magnitude.max() >= 1e9:
+        return pa.array([f"{s:.6f}" for s in scores.tolist()], pa.string())
+    scaled = magnitude * 1e6
+    micros = np.rint(scaled).astype(np.int64)
+    units, fraction = np.divmod(micros, 1_000_000)
+    text = pc.binary_join_element_wise(
+        pc.cast(pa.array(units), pa.string()),
+        pc.utf8_lpad(pc.cast(pa.array(fraction), pa.string()), 6, "0"),
+        ".",
+    )
+    text = pc.if_else(pa.array(np.signbit(scores) & (scores != 0)), pc.binary_join_element_wise("-", text, ""), text)
+    doubtful = np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
+    if len(doubtful):
+        fixed = text.to_pylist()
+        for i in doubtful.tolist():
+            fixed[i] = f"{scores[i]:.6f}"
+        text = pa.array(fixed, pa.string())
+    return text
+
+
+def _concatenated_bytes(lines: pa.Array) -> bytes:
+    """The bytes of all strings of an Arrow string array, back to back."""
+    lines = lines.cast(pa.large_string()) if lines.type != pa.large_string() else lines
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
+    return lines.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]]
+
+
+def _intern(values: pa.Array | pa.ChunkedArray, sort: bool) -> tuple[pa.Array, np.ndarray]:
+    """Vocabulary and ``int32`` codes of a string column; the vocabulary in byte order if ``sort``."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = pc.dictionary_encode(values)
+    vocabulary = encoded.dictionary
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    if sort:
+        order = pc.sort_indices(vocabulary).to_numpy()
+        position = np.empty(len(order), dtype=np.int32)
+        position[order] = np.arange(len(order), dtype=np.int32)
+        vocabulary, codes = vocabulary.take(pa.array(order)), position[codes]
+    return vocabulary, codes
+
+
+def _trec_order(qcodes: np.ndarray, scores: np.ndarray, dcodes: np.ndarray, doc_ids: pa.Array):
+    """Permutation into trec_eval order (qid, score desc, docid desc), or None if already in it."""
+    n = len(scores)
+    if n == 0:
+        return None
+    same_query = qcodes[1:] == qcodes[:-1]
+    in_order = bool(np.all((qcodes[1:] > qcodes[:-1]) | (same_query & (scores[1:] <= scores[:-1]))))
+    perm = None if in_order else np.lexsort((-scores, qcodes))
+    q, s, d = (qcodes, scores, dcodes) if perm is None else (qcodes[perm], scores[perm], dcodes[perm])
+    tied = (q[1:] == q[:-1]) & (s[1:] == s[:-1])
+    if not tied.any():
+        return perm
+    # Only rows inside a tie group need their document ids compared as strings.
+    rows = np.flatnonzero(np.concatenate([tied, [False]]) | np.concatenate([[False], tied]))
+    group = np.cumsum(~np.concatenate([[False], tied])[rows])
+    codes, inverse = np.unique(d[rows], return_inverse=True)
+    lexical = np.empty(len(codes), dtype=np.int64)
+    lexical[pc.sort_indices(doc_ids.take(pa.array(codes))).to_numpy()] = np.arange(len(codes))
+    within = rows[np.lexsort((-lexical[inverse], group))]
+    local = np.arange(n)
+    local[rows] = within
+    if perm is None:
+        return None if np.array_equal(local, np.arange(n)) else local
+    return perm[local]
+
+
+def _first_duplicate(run: Run) -> tuple[str, str] | None:
+    """The first repeated (qid, docid) pair of a run, or None."""
+    width = max(len(run.doc_ids), 1)
+    keys = np.sort(run.qids.astype(np.int64) * width + run.docs)
+    repeated = np.flatnonzero(keys[1:] == keys[:-1])
+    if not len(repeated):
+        return None
+    q, d = divmod(int(keys[repeated[0]]), width)
+    return run.query_ids[q].as_py(), run.doc_ids[d].as_py()
+
+
+def _read_fast(path: Path, format: str) -> Run:
+    """Parse with Arrow's multi-threaded CSV reader; any irregularity defers to the checked reader."""
+    columns = TREC_COLUMNS if format == "trec" else MSMARCO_COLUMNS
+    types = {"qid": pa.string(), "docid": pa.string(), "q0": pa.string(), "tag": pa.string()}
+    types["score" if format == "trec" else "rank"] = pa.float64() if format == "trec" else pa.int64()
+    table = pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(column_names=list(columns), block_size=1 << 24),
+        parse_options=pacsv.ParseOptions(
+            delimiter=" " if format == "trec" else "\t", quote_char=False, ignore_empty_lines=False
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: t for c, t in types.items() if c in columns},
+            include_columns=["qid", "docid", "score" if format == "trec" else "rank", *(["tag"] if format == "trec" else [])],
+            null_values=[],
+            strings_can_be_null=False,
+        ),
+    )
+    if table.num_rows == 0:
+        raise ValueError("empty")
+    if format == "trec":
+        scores = table.column("score").to_numpy()
+        name = table.column("tag")[0].as_py()
+    else:
+        ranks = table.column("rank").to_numpy()
+        if (ranks <= 0).any():
+            raise ValueError("bad rank")
+        scores = 1.0 / ranks
+        name = "msmarco"
+    if not np.isfinite(scores).all():
+        raise ValueError("score not finite")
+    return Run.from_columns(table.column("qid"), table.column("docid"), scores, name)
+
+
+def _read_checked(path: Path, format: str) -> Run:
+    """Line-by-line reader that names the file, line and problem of the first bad line."""
+    qids: list[str] = []
+    docids: list[str] = []
+    scores: list[float] = []
+    seen: dict[str, set[str]] = {}
+    name = "msmarco"
+    expected = 6 if format == "trec" else 3
+    for number, line in numbered_lines(path):
+        fields = line.split() if format == "trec" else line.split("\t")
+        if len(fields) != expected:
+            layout = "qid Q0 docid rank score tag" if format == "trec" else "qid<TAB>docid<TAB>rank"
+            raise InputError(path, number, f"expected {expected} columns ({layout}), found {len(fields)}")
+        if format == "trec":
+            qid, docid, value = fields[0], fields[2], fields[4]
+            try:
+                score = float(value)
+            except ValueError:
+                raise InputError(path, number, f"score {value!r} is not a number") from None
+            if not math.isfinite(score):
+                raise InputError(path, number, f"score {value!r} is not a finite number")
+            if not qids:
+                name = fields[5]
+        else:
+            qid, docid, value = (f.strip() for f in fields)
+            try:
+                rank = int(value)
+            except ValueError:
+                raise InputError(path, number, f"rank {value!r} is not an integer") from None
+            if rank <= 0:
+                raise InputError(path, number, f"rank {rank} is not positive")
+            score = 1.0 / rank
+        docs = seen.setdefault(qid, set())
+        if docid in docs:
+            raise InputError(path, number, f"duplicate document {docid!r} for query {qid!r}")
+        docs.add(docid)
+        qids.append(qid)
+        docids.append(docid)
+        scores.append(score)
+    return Run.from_columns(qids, docids, scores, name)
+
+
+def convert_run(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    to: str = "trec",
+    tag: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Convert between TREC and MS MARCO run formats (MS MARCO -> TREC scores are 1/rank)."""
+    return Run.read(source).write(output, format=to, tag=tag, overwrite=overwrite)
