@@ -20,6 +20,12 @@ def check_writable(path: str | os.PathLike[str], overwrite: bool) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(
     path: str | os.PathLike[str], overwrite: bool = False, mode: str = "w", encoding: str | None = "utf-8"
@@ -30,6 +36,7 @@ def atomic_write(
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -34,10 +34,15 @@ def scifact_slice(tmp_path_factory) -> Path:
     SCIFACT_SLICE_EXTRA unjudged ones, in corpus order, as BEIR corpus.jsonl."""
     from hybrid import Qrels
 
-    judged = {d for name in ("scifact-test", "scifact-train") for docs in Qrels.read(name).values() for d in docs}
+    judged = {
+        d for name in ("scifact-test", "scifact-train") for docs in Qrels.read(name).values() for d in docs
+    }
     path = tmp_path_factory.mktemp("scifact-slice") / "corpus.jsonl"
     extra = 0
-    with gzip.open(ROOT / "data/scifact/corpus.jsonl.gz", "rt", encoding="utf-8") as src, open(path, "w") as out:
+    with (
+        gzip.open(ROOT / "data/scifact/corpus.jsonl.gz", "rt", encoding="utf-8") as src,
+        open(path, "w") as out,
+    ):
         for line in src:
             docid = json.loads(line)["_id"]
             if docid in judged or extra < SCIFACT_SLICE_EXTRA:
@@ -76,7 +81,9 @@ def scifact_slice_runs(scifact_slice_sparse_index, scifact_slice_dense_index, mi
     runs = {}
     for split in ("train", "test"):
         runs[f"bm25-{split}"] = sparse.search(scifact_slice_sparse_index, f"scifact-{split}", hits=1000)
-        runs[f"dense-{split}"] = dense.search(scifact_slice_dense_index, f"scifact-{split}", minilm, hits=1000)
+        runs[f"dense-{split}"] = dense.search(
+            scifact_slice_dense_index, f"scifact-{split}", minilm, hits=1000
+        )
     return runs
 
 

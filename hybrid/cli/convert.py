@@ -15,7 +15,9 @@ def register(groups) -> None:
     )
     parser.add_argument("--input", required=True, help="run to read (format detected from its first line)")
     parser.add_argument("--output", required=True, help="run to write")
-    parser.add_argument("--to", choices=("trec", "msmarco"), default="trec", help="output format (default trec)")
+    parser.add_argument(
+        "--to", choices=("trec", "msmarco"), default="trec", help="output format (default trec)"
+    )
     parser.add_argument("--run-tag", default=None, help="tag for TREC output (default: the input's tag)")
     add_overwrite(parser)
     parser.set_defaults(handler=run)

@@ -66,7 +66,9 @@ def _iter_file(path: Path) -> Iterator[Document]:
         elif "text" in obj:
             yield Document(str(docid), str(obj.get("title") or ""), str(obj["text"]))
         else:
-            raise InputError(path, number, 'document has neither "text" (BEIR) nor "contents" (JsonCollection)')
+            raise InputError(
+                path, number, 'document has neither "text" (BEIR) nor "contents" (JsonCollection)'
+            )
 
 
 def count_documents(name_or_path: str | os.PathLike[str]) -> int:

@@ -37,7 +37,9 @@ class Qrels(Mapping[str, dict[str, int]]):
             if len(fields) != expected:
                 layout = "query-id corpus-id score" if beir else "qid iter docid rel"
                 raise InputError(path, number, f"expected {expected} columns ({layout}), found {len(fields)}")
-            qid, docid, grade = (fields[0], fields[1], fields[2]) if beir else (fields[0], fields[2], fields[3])
+            qid, docid, grade = (
+                (fields[0], fields[1], fields[2]) if beir else (fields[0], fields[2], fields[3])
+            )
             try:
                 rel = int(grade)
             except ValueError:

@@ -31,24 +31,34 @@ _WRITE_CHUNK = 1 << 20
 class Run:
     """A ranked list per query, sorted as trec_eval sorts it.
 
-    Attributes: ``query_ids`` and ``doc_ids`` (Arrow string vocabularies; ``query_ids`` in byte
-    order), ``qids``/``docs`` (``int32`` codes per row), ``scores`` (``float64`` per row),
-    ``offsets`` (row range of query ``i`` is ``offsets[i]:offsets[i+1]``) and ``name`` (run tag).
+    Attributes: ``query_ids`` (Arrow string vocabulary in byte order), ``doc_vocabulary`` (an
+    Arrow string array, or for runs whose doc ids are all plain integers such as MS MARCO's, a
+    sorted ``int64`` array: no string hashing), ``qids``/``docs`` (``int32`` codes per row),
+    ``scores`` (``float64`` per row), ``offsets`` (rows of query ``i`` are
+    ``offsets[i]:offsets[i+1]``) and ``name`` (run tag). ``doc_ids`` is the vocabulary as strings.
     """
 
     def __init__(
         self,
         query_ids: pa.Array,
-        doc_ids: pa.Array,
+        doc_vocabulary: pa.Array | np.ndarray,
         qids: np.ndarray,
         docs: np.ndarray,
         scores: np.ndarray,
         name: str = "hybrid",
     ):
-        self.query_ids, self.doc_ids = query_ids, doc_ids
+        self.query_ids, self.doc_vocabulary = query_ids, doc_vocabulary
         self.qids, self.docs, self.scores = qids, docs, scores
         self.name = name
         self.offsets = np.searchsorted(qids, np.arange(len(query_ids) + 1)).astype(np.int64)
+        self._doc_ids: pa.Array | None = None
+
+    @property
+    def doc_ids(self) -> pa.Array:
+        """The document vocabulary as Arrow strings (code ``i`` is ``doc_ids[i]``)."""
+        if self._doc_ids is None:
+            self._doc_ids = vocabulary_strings(self.doc_vocabulary)
+        return self._doc_ids
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -60,15 +70,14 @@ class Run:
         name: str = "hybrid",
     ) -> Run:
         """Build from parallel columns in any order. Raises ``ValueError`` on a duplicate (qid, docid)."""
-        qids = pa.array(qids, pa.string()) if not isinstance(qids, pa.Array) else qids
-        docids = pa.array(docids, pa.string()) if not isinstance(docids, pa.Array) else docids
+        qids, docids = _arrow_strings(qids), _arrow_strings(docids)
         scores = np.ascontiguousarray(scores, dtype=np.float64)
         if not (len(qids) == len(docids) == len(scores)):
             raise ValueError("qids, docids and scores must have the same length")
         if len(scores) and not np.isfinite(scores).all():
             raise ValueError("scores must be finite numbers")
         query_ids, qcodes = _intern(qids, sort=True)
-        doc_ids, dcodes = _intern(docids, sort=False)
+        doc_ids, dcodes = _intern_docs(docids)
         order = _trec_order(qcodes, scores, dcodes, doc_ids)
         if order is not None:
             qcodes, dcodes, scores = qcodes[order], dcodes[order], scores[order]
@@ -118,7 +127,11 @@ class Run:
         """Per query, in order: ``(qid, docids, scores)``."""
         for i, qid in enumerate(self.query_ids.to_pylist()):
             lo, hi = self.offsets[i], self.offsets[i + 1]
-            yield qid, self.doc_ids.take(pa.array(self.docs[lo:hi])).to_pylist(), self.scores[lo:hi]
+            yield (
+                qid,
+                vocabulary_strings(self.doc_vocabulary, self.docs[lo:hi]).to_pylist(),
+                self.scores[lo:hi],
+            )
 
     def to_dict(self) -> dict[str, dict[str, float]]:
         """``{qid: {docid: score}}`` in rank order (for pytrec_eval, ranx, or inspection)."""
@@ -145,7 +158,7 @@ class Run:
         remap[present] = np.arange(len(present), dtype=np.int32)
         return Run(
             self.query_ids.take(pa.array(present)),
-            self.doc_ids,
+            self.doc_vocabulary,
             remap[self.qids[keep]],
             self.docs[keep],
             self.scores[keep],
@@ -154,7 +167,7 @@ class Run:
 
     def docid_strings(self) -> pa.Array:
         """The document id of every row, as one Arrow string array."""
-        return self.doc_ids.take(pa.array(self.docs))
+        return vocabulary_strings(self.doc_vocabulary, self.docs)
 
     def to_frame(self):
         """A pandas DataFrame with columns qid, docid, rank, score."""
@@ -192,7 +205,7 @@ class Run:
                 hi = min(lo + _WRITE_CHUNK, len(self))
                 rows = slice(lo, hi)
                 qid = self.query_ids.take(pa.array(self.qids[rows]))
-                doc = self.doc_ids.take(pa.array(self.docs[rows]))
+                doc = vocabulary_strings(self.doc_vocabulary, self.docs[rows])
                 rank = pc.cast(pa.array(ranks[rows]), pa.string())
                 if format == "trec":
                     columns = [qid, "Q0", doc, rank, format_scores(self.scores[rows]), tag + "\n", " "]
@@ -234,7 +247,9 @@ def format_scores(scores: np.ndarray) -> pa.Array:
         pc.utf8_lpad(pc.cast(pa.array(fraction), pa.string()), 6, "0"),
         ".",
     )
-    text = pc.if_else(pa.array(np.signbit(scores) & (scores != 0)), pc.binary_join_element_wise("-", text, ""), text)
+    text = pc.if_else(
+        pa.array(np.signbit(scores) & (scores != 0)), pc.binary_join_element_wise("-", text, ""), text
+    )
     doubtful = np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
     if len(doubtful):
         fixed = text.to_pylist()
@@ -249,6 +264,81 @@ def _concatenated_bytes(lines: pa.Array) -> bytes:
     lines = lines.cast(pa.large_string()) if lines.type != pa.large_string() else lines
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
     return lines.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]]
+
+
+def vocabulary_strings(vocabulary: pa.Array | np.ndarray, codes: np.ndarray | None = None) -> pa.Array:
+    """Doc ids as Arrow strings: the whole vocabulary, or the entries at ``codes``."""
+    if isinstance(vocabulary, np.ndarray):
+        values = vocabulary if codes is None else vocabulary[codes]
+        return pc.cast(pa.array(values), pa.string())
+    return vocabulary if codes is None else vocabulary.take(pa.array(codes))
+
+
+def joint_doc_vocabulary(
+    vocabularies: Sequence[pa.Array | np.ndarray],
+) -> tuple[pa.Array | np.ndarray, list[np.ndarray]]:
+    """One vocabulary covering several, and per input the joint code (``int64``) of each entry.
+
+    Integer vocabularies merge by sorting, without string hashing; any string vocabulary makes the
+    joint one a string vocabulary.
+    """
+    if all(isinstance(v, np.ndarray) for v in vocabularies):
+        joint = np.unique(np.concatenate(vocabularies)) if len(vocabularies) > 1 else vocabularies[0]
+        return joint, [np.searchsorted(joint, v).astype(np.int64) for v in vocabularies]
+    strings = [vocabulary_strings(v) for v in vocabularies]
+    joint = strings[0]
+    maps = [np.arange(len(joint), dtype=np.int64)]
+    for vocabulary in strings[1:]:
+        found = pc.index_in(vocabulary, value_set=joint)
+        new = found.is_null().to_numpy(zero_copy_only=False)
+        codes = found.fill_null(0).to_numpy().astype(np.int64)
+        codes[new] = len(joint) + np.arange(int(new.sum()))
+        joint = pa.concat_arrays([joint, vocabulary.filter(pa.array(new))])
+        maps.append(codes)
+    return joint, maps
+
+
+def _arrow_strings(values) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not isinstance(values, pa.Array):
+        values = pa.array(values, pa.string())
+    return values if values.type == pa.string() else values.cast(pa.string())
+
+
+def _canonical_integers(values: pa.Array) -> np.ndarray | None:
+    """The values as ``int64`` when every one is a plain non-negative integer (no sign, no leading
+    zero), so that the string and the number are interchangeable; else None."""
+    if len(values) == 0 or values.null_count:
+        return None
+    try:
+        numbers = pc.cast(values, pa.int64()).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    first = pc.utf8_slice_codeunits(values, 0, 1)
+    signed_or_padded = pc.or_(
+        pc.is_in(first, value_set=pa.array(["+", "-", " "])),
+        pc.and_(pc.equal(first, "0"), pc.greater(pc.utf8_length(values), 1)),
+    )
+    if pc.any(signed_or_padded).as_py() or (numbers < 0).any():
+        return None
+    return numbers
+
+
+def _intern_docs(values: pa.Array) -> tuple[pa.Array | np.ndarray, np.ndarray]:
+    """Doc vocabulary and codes: integer ids through a sorted ``int64`` vocabulary, others hashed."""
+    numbers = _canonical_integers(values)
+    if numbers is None:
+        return _intern(values, sort=False)
+    top = int(numbers.max())
+    if top < 4 * len(numbers) + (1 << 20):  # dense id space: a presence table, no sort
+        present = np.zeros(top + 1, dtype=bool)
+        present[numbers] = True
+        vocabulary = np.flatnonzero(present)
+        code_of = np.cumsum(present, dtype=np.int64) - 1
+        return vocabulary, code_of[numbers].astype(np.int32)
+    vocabulary, codes = np.unique(numbers, return_inverse=True)
+    return vocabulary, codes.astype(np.int32)
 
 
 def _intern(values: pa.Array | pa.ChunkedArray, sort: bool) -> tuple[pa.Array, np.ndarray]:
@@ -266,7 +356,9 @@ def _intern(values: pa.Array | pa.ChunkedArray, sort: bool) -> tuple[pa.Array, n
     return vocabulary, codes
 
 
-def _trec_order(qcodes: np.ndarray, scores: np.ndarray, dcodes: np.ndarray, doc_ids: pa.Array):
+def _trec_order(
+    qcodes: np.ndarray, scores: np.ndarray, dcodes: np.ndarray, doc_vocabulary: pa.Array | np.ndarray
+):
     """Permutation into trec_eval order (qid, score desc, docid desc), or None if already in it."""
     n = len(scores)
     if n == 0:
@@ -283,7 +375,7 @@ def _trec_order(qcodes: np.ndarray, scores: np.ndarray, dcodes: np.ndarray, doc_
     group = np.cumsum(~np.concatenate([[False], tied])[rows])
     codes, inverse = np.unique(d[rows], return_inverse=True)
     lexical = np.empty(len(codes), dtype=np.int64)
-    lexical[pc.sort_indices(doc_ids.take(pa.array(codes))).to_numpy()] = np.arange(len(codes))
+    lexical[pc.sort_indices(vocabulary_strings(doc_vocabulary, codes)).to_numpy()] = np.arange(len(codes))
     within = rows[np.lexsort((-lexical[inverse], group))]
     local = np.arange(n)
     local[rows] = within
@@ -294,13 +386,13 @@ def _trec_order(qcodes: np.ndarray, scores: np.ndarray, dcodes: np.ndarray, doc_
 
 def _first_duplicate(run: Run) -> tuple[str, str] | None:
     """The first repeated (qid, docid) pair of a run, or None."""
-    width = max(len(run.doc_ids), 1)
+    width = max(len(run.doc_vocabulary), 1)
     keys = np.sort(run.qids.astype(np.int64) * width + run.docs)
     repeated = np.flatnonzero(keys[1:] == keys[:-1])
     if not len(repeated):
         return None
     q, d = divmod(int(keys[repeated[0]]), width)
-    return run.query_ids[q].as_py(), run.doc_ids[d].as_py()
+    return run.query_ids[q].as_py(), vocabulary_strings(run.doc_vocabulary, np.array([d]))[0].as_py()
 
 
 def _read_fast(path: Path, format: str) -> Run:
@@ -316,7 +408,7 @@ def _read_fast(path: Path, format: str) -> Run:
         ),
         convert_options=pacsv.ConvertOptions(
             column_types={c: t for c, t in types.items() if c in columns},
-            include_columns=["qid", "docid", "score" if format == "trec" else "rank", *(["tag"] if format == "trec" else [])],
+            include_columns=["qid", "docid", "score" if format == "trec" else "rank"],
             null_values=[],
             strings_can_be_null=False,
         ),
@@ -325,7 +417,7 @@ def _read_fast(path: Path, format: str) -> Run:
         raise ValueError("empty")
     if format == "trec":
         scores = table.column("score").to_numpy()
-        name = table.column("tag")[0].as_py()
+        name = _first_tag(path)
     else:
         ranks = table.column("rank").to_numpy()
         if (ranks <= 0).any():
@@ -335,6 +427,14 @@ def _read_fast(path: Path, format: str) -> Run:
     if not np.isfinite(scores).all():
         raise ValueError("score not finite")
     return Run.from_columns(table.column("qid"), table.column("docid"), scores, name)
+
+
+def _first_tag(path: Path) -> str:
+    """The run tag (sixth column) of the first line."""
+    for _, line in numbered_lines(path):
+        fields = line.split()
+        return fields[5] if len(fields) == 6 else "hybrid"
+    return "hybrid"
 
 
 def _read_checked(path: Path, format: str) -> Run:
