@@ -315,14 +315,17 @@ def _canonical_integers(values: pa.Array) -> np.ndarray | None:
         numbers = pc.cast(values, pa.int64()).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    first = pc.utf8_slice_codeunits(values, 0, 1)
-    signed_or_padded = pc.or_(
-        pc.is_in(first, value_set=pa.array(["+", "-", " "])),
-        pc.and_(pc.equal(first, "0"), pc.greater(pc.utf8_length(values), 1)),
-    )
-    if pc.any(signed_or_padded).as_py() or (numbers < 0).any():
+    if (numbers < 0).any():
+        return None
+    # A sign or leading zeros make the text longer than the number's own digits.
+    digits = np.searchsorted(_POWERS_OF_TEN, numbers, side="right")
+    digits[numbers == 0] = 1
+    if not np.array_equal(pc.binary_length(values).to_numpy(), digits):
         return None
     return numbers
+
+
+_POWERS_OF_TEN = np.array([10**k for k in range(19)], dtype=np.int64)
 
 
 def _intern_docs(values: pa.Array) -> tuple[pa.Array | np.ndarray, np.ndarray]:

@@ -136,3 +136,16 @@ def test_top_and_subset():
     run = Run.from_dict({"1": {"a": 3.0, "b": 2.0, "c": 1.0}, "2": {"d": 1.0}})
     assert run.top(2).to_dict() == {"1": {"a": 3.0, "b": 2.0}, "2": {"d": 1.0}}
     assert run.subset(["2", "9"]).to_dict() == {"2": {"d": 1.0}}
+
+
+def test_integer_and_string_doc_ids_behave_alike(tmp_path):
+    """Plain integer ids take the int64 path; padded or signed ones stay strings, so '007' != '7'."""
+    numeric = Run.from_dict({"1": {"7": 1.0, "10": 1.0, "9": 0.5}, "2": {"7": 2.0}})
+    assert isinstance(numeric.doc_vocabulary, np.ndarray)
+    assert numeric.to_dict() == {"1": {"7": 1.0, "10": 1.0, "9": 0.5}, "2": {"7": 2.0}}
+    assert list(numeric.to_dict()["1"]) == ["7", "10", "9"]  # tie 7/10: docid descending as strings
+    padded = Run.from_dict({"1": {"007": 1.0, "7": 1.0}})
+    assert not isinstance(padded.doc_vocabulary, np.ndarray)
+    assert list(padded.to_dict()["1"]) == ["7", "007"]
+    path = numeric.write(tmp_path / "n.trec")
+    assert Run.read(path).to_dict() == numeric.to_dict()
