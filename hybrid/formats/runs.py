@@ -50,7 +50,8 @@ class Run:
         self.query_ids, self.doc_vocabulary = query_ids, doc_vocabulary
         self.qids, self.docs, self.scores = qids, docs, scores
         self.name = name
-        self.offsets = np.searchsorted(qids, np.arange(len(query_ids) + 1)).astype(np.int64)
+        self.offsets = np.zeros(len(query_ids) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(qids, minlength=len(query_ids)), out=self.offsets[1:])
         self._doc_ids: pa.Array | None = None
 
     @property
@@ -298,10 +299,9 @@ def joint_doc_vocabulary(
     return joint, maps
 
 
-def _arrow_strings(values) -> pa.Array:
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if not isinstance(values, pa.Array):
+def _arrow_strings(values) -> pa.Array | pa.ChunkedArray:
+    """Arrow strings (a chunked column from the CSV reader stays chunked: no copy)."""
+    if not isinstance(values, pa.Array | pa.ChunkedArray):
         values = pa.array(values, pa.string())
     return values if values.type == pa.string() else values.cast(pa.string())
 
@@ -338,7 +338,7 @@ def _intern_docs(values: pa.Array) -> tuple[pa.Array | np.ndarray, np.ndarray]:
         present = np.zeros(top + 1, dtype=bool)
         present[numbers] = True
         vocabulary = np.flatnonzero(present)
-        code_of = np.cumsum(present, dtype=np.int64) - 1
+        code_of = np.cumsum(present, dtype=np.int32) - 1
         return vocabulary, code_of[numbers].astype(np.int32)
     vocabulary, codes = np.unique(numbers, return_inverse=True)
     return vocabulary, codes.astype(np.int32)
@@ -346,17 +346,21 @@ def _intern_docs(values: pa.Array) -> tuple[pa.Array | np.ndarray, np.ndarray]:
 
 def _intern(values: pa.Array | pa.ChunkedArray, sort: bool) -> tuple[pa.Array, np.ndarray]:
     """Vocabulary and ``int32`` codes of a string column; the vocabulary in byte order if ``sort``."""
+    if sort:  # small vocabularies (query ids): hash into the sorted unique values directly
+        vocabulary = pc.unique(values)
+        vocabulary = vocabulary.take(pc.sort_indices(vocabulary))
+        codes = pc.index_in(values, value_set=vocabulary)
+        return vocabulary, _numpy(codes).astype(np.int32, copy=False)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     encoded = pc.dictionary_encode(values)
     vocabulary = encoded.dictionary
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-    if sort:
-        order = pc.sort_indices(vocabulary).to_numpy()
-        position = np.empty(len(order), dtype=np.int32)
-        position[order] = np.arange(len(order), dtype=np.int32)
-        vocabulary, codes = vocabulary.take(pa.array(order)), position[codes]
     return vocabulary, codes
+
+
+def _numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return values.to_numpy() if isinstance(values, pa.ChunkedArray) else values.to_numpy(zero_copy_only=False)
 
 
 def _trec_order(
