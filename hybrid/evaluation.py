@@ -223,6 +223,7 @@ class Evaluator:
             np.sort(np.array([g for g in qrels[q].values() if g > 0], dtype=np.float64))[::-1]
             for q in self._j.query_ids
         ]
+        self._ideal_cache: dict[int | None, np.ndarray] = {}
 
     @property
     def names(self) -> list[str]:
@@ -351,12 +352,18 @@ class Evaluator:
                 for k in params or (None,):
                     cut = np.ones(len(rank), bool) if k is None else rank <= k
                     dcg = per_query(dcg_terms, cut)
-                    ideal = np.array([_ideal_dcg(self._ideal_gains[i], k) for i in qi])
+                    ideal = self._ideal_dcg(k)[qi]
                     name = "ndcg" if k is None else f"ndcg_cut_{k}"
                     out[name] = np.divide(dcg, ideal, out=np.zeros(n), where=ideal > 0)
             elif family == "iprec_at_recall":
                 out.update(self._iprec(params, offsets, rel, num_rel, counts))
         return {name: out[name] for name in self.names}
+
+    def _ideal_dcg(self, cutoff: int | None) -> np.ndarray:
+        """Ideal DCG at ``cutoff`` of every judged query (computed once per cutoff)."""
+        if cutoff not in self._ideal_cache:
+            self._ideal_cache[cutoff] = np.array([_ideal_dcg(g, cutoff) for g in self._ideal_gains])
+        return self._ideal_cache[cutoff]
 
     def _bpref(self, qi, seg, offsets, counts, judged, rel, num_rel, n) -> np.ndarray:
         nonrel = judged & ~rel

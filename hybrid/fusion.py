@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hybrid.formats.runs import Run, _trec_order, joint_doc_vocabulary
+from hybrid.formats.runs import Run, joint_doc_vocabulary, trec_order
 
 NORMALIZATIONS = ("none", "minmax", "pyserini", "zscore")
 MISSING = ("min", "zero")
@@ -188,7 +188,7 @@ def _candidate_blocks(dense, sparse, weight_on_dense, normalization, depth, miss
 def _blocks(runs: Sequence[Run]):
     """Joint query vocabulary (byte order), joint doc vocabulary, and per block of queries each run's rows."""
     query_ids = _sorted_unique(pa.concat_arrays([r.query_ids.cast(pa.string()) for r in runs]))
-    doc_vocabulary, doc_maps = _joint_doc_vocabulary([r.doc_vocabulary for r in runs])
+    doc_vocabulary, doc_maps = joint_doc_vocabulary([r.doc_vocabulary for r in runs])
     row_queries = [
         pc.index_in(r.query_ids.cast(pa.string()), value_set=query_ids).to_numpy().astype(np.int32)[r.qids]
         for r in runs
@@ -239,15 +239,6 @@ def _ranks(queries: np.ndarray) -> np.ndarray:
     starts = np.ones(len(queries), dtype=bool)
     starts[1:] = queries[1:] != queries[:-1]
     return index - np.maximum.accumulate(np.where(starts, index, 0)) + 1
-
-
-def _joint_doc_vocabulary(vocabularies: list[pa.Array | np.ndarray]) -> tuple[pa.Array | np.ndarray, list]:
-    """Integer vocabularies (sorted) merge by one sort, strings by hashing (``joint_doc_vocabulary``)."""
-    if not all(isinstance(v, np.ndarray) for v in vocabularies):
-        return joint_doc_vocabulary(vocabularies)
-    merged = np.sort(np.concatenate(vocabularies), kind="stable")  # merges the sorted inputs
-    joint = merged[np.concatenate([[True], merged[1:] != merged[:-1]])] if len(merged) else merged
-    return joint, [np.searchsorted(joint, v) for v in vocabularies]
 
 
 def _sorted_unique(values: pa.Array) -> pa.Array:
@@ -327,7 +318,7 @@ def _rank_rows(
     table = pa.table({"q": qids, "s": scores})
     order = pc.sort_indices(table, sort_keys=[("q", "ascending"), ("s", "descending")]).to_numpy()
     qids, docs, scores = qids[order], docs[order], scores[order]
-    ties = _trec_order(qids, scores, docs, doc_vocabulary)
+    ties = trec_order(qids, scores, docs, doc_vocabulary)
     if ties is not None:
         qids, docs, scores = qids[ties], docs[ties], scores[ties]
     keep = _ranks(qids) <= hits

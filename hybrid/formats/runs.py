@@ -79,7 +79,7 @@ class Run:
             raise ValueError("scores must be finite numbers")
         query_ids, qcodes = _intern(qids, sort=True)
         doc_ids, dcodes = _intern_docs(docids)
-        order = _trec_order(qcodes, scores, dcodes, doc_ids)
+        order = trec_order(qcodes, scores, dcodes, doc_ids)
         if order is not None:
             qcodes, dcodes, scores = qcodes[order], dcodes[order], scores[order]
         run = cls(query_ids, doc_ids, qcodes, dcodes, scores, name)
@@ -109,9 +109,11 @@ class Run:
         if format not in FORMATS:
             raise ValueError(f"unknown run format {format!r}; expected one of {FORMATS}")
         try:
-            return _read_fast(path, format)
+            run = _read_fast(path, format)
         except (pa.ArrowInvalid, ValueError):
-            return _read_checked(path, format)
+            run = _read_checked(path, format)
+        pa.default_memory_pool().release_unused()  # hand the parser's buffers back to the system
+        return run
 
     # ----------------------------------------------------------------- access
     def __len__(self) -> int:
@@ -284,7 +286,7 @@ def joint_doc_vocabulary(
     joint one a string vocabulary.
     """
     if all(isinstance(v, np.ndarray) for v in vocabularies):
-        joint = np.unique(np.concatenate(vocabularies)) if len(vocabularies) > 1 else vocabularies[0]
+        joint = _sorted_unique(np.concatenate(vocabularies)) if len(vocabularies) > 1 else vocabularies[0]
         return joint, [np.searchsorted(joint, v).astype(np.int64) for v in vocabularies]
     strings = [vocabulary_strings(v) for v in vocabularies]
     joint = strings[0]
@@ -297,6 +299,12 @@ def joint_doc_vocabulary(
         joint = pa.concat_arrays([joint, vocabulary.filter(pa.array(new))])
         maps.append(codes)
     return joint, maps
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (numpy 2's ``np.unique`` is far slower on large int64 arrays)."""
+    ordered = np.sort(values)
+    return ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])] if len(ordered) else ordered
 
 
 def _arrow_strings(values) -> pa.Array | pa.ChunkedArray:
@@ -340,8 +348,12 @@ def _intern_docs(values: pa.Array) -> tuple[pa.Array | np.ndarray, np.ndarray]:
         vocabulary = np.flatnonzero(present)
         code_of = np.cumsum(present, dtype=np.int32) - 1
         return vocabulary, code_of[numbers].astype(np.int32)
-    vocabulary, codes = np.unique(numbers, return_inverse=True)
-    return vocabulary, codes.astype(np.int32)
+    order = np.argsort(numbers, kind="stable")
+    ordered = numbers[order]
+    starts = np.concatenate([[True], ordered[1:] != ordered[:-1]])
+    codes = np.empty(len(numbers), dtype=np.int32)
+    codes[order] = np.cumsum(starts, dtype=np.int32) - 1
+    return ordered[starts], codes
 
 
 def _intern(values: pa.Array | pa.ChunkedArray, sort: bool) -> tuple[pa.Array, np.ndarray]:
@@ -363,7 +375,7 @@ def _numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return values.to_numpy() if isinstance(values, pa.ChunkedArray) else values.to_numpy(zero_copy_only=False)
 
 
-def _trec_order(
+def trec_order(
     qcodes: np.ndarray, scores: np.ndarray, dcodes: np.ndarray, doc_vocabulary: pa.Array | np.ndarray
 ):
     """Permutation into trec_eval order (qid, score desc, docid desc), or None if already in it."""
