@@ -325,15 +325,10 @@ def _canonical_integers(values: pa.Array) -> np.ndarray | None:
         return None
     if (numbers < 0).any():
         return None
-    # A sign or leading zeros make the text longer than the number's own digits.
-    digits = np.searchsorted(_POWERS_OF_TEN, numbers, side="right")
-    digits[numbers == 0] = 1
-    if not np.array_equal(pc.binary_length(values).to_numpy(), digits):
+    padded = pc.and_(pc.starts_with(values, "0"), pc.greater(pc.binary_length(values), 1))
+    if pc.any(padded).as_py() or pc.any(pc.starts_with(values, "+")).as_py():
         return None
     return numbers
-
-
-_POWERS_OF_TEN = np.array([10**k for k in range(19)], dtype=np.int64)
 
 
 def _intern_docs(values: pa.Array) -> tuple[pa.Array | np.ndarray, np.ndarray]:
@@ -404,14 +399,33 @@ def trec_order(
 
 
 def _first_duplicate(run: Run) -> tuple[str, str] | None:
-    """The first repeated (qid, docid) pair of a run, or None."""
-    width = max(len(run.doc_vocabulary), 1)
-    keys = np.sort(run.qids.astype(np.int64) * width + run.docs)
-    repeated = np.flatnonzero(keys[1:] == keys[:-1])
-    if not len(repeated):
+    """The first repeated (qid, docid) pair of a run, or None.
+
+    Rows of a query are contiguous, so each query's doc codes are sorted on their own: as one 2-D
+    sort when lengths are even enough (padding gets distinct negative values), else one global sort.
+    """
+    counts = np.diff(run.offsets)
+    if not len(counts) or counts.max() < 2:
         return None
-    q, d = divmod(int(keys[repeated[0]]), width)
-    return run.query_ids[q].as_py(), vocabulary_strings(run.doc_vocabulary, np.array([d]))[0].as_py()
+    width = int(counts.max())
+    if width * len(counts) <= 2 * len(run):
+        table = np.tile(-np.arange(1, width + 1, dtype=np.int32), (len(counts), 1))
+        columns = np.arange(len(run)) - np.repeat(run.offsets[:-1], counts)
+        table[run.qids, columns] = run.docs
+        table.sort(axis=1)
+        repeated = np.argwhere((table[:, 1:] == table[:, :-1]) & (table[:, 1:] >= 0))
+        if not len(repeated):
+            return None
+        q, column = repeated[0]
+        d = int(table[q, column])
+    else:
+        span = max(len(run.doc_vocabulary), 1)
+        keys = np.sort(run.qids.astype(np.int64) * span + run.docs)
+        at = np.flatnonzero(keys[1:] == keys[:-1])
+        if not len(at):
+            return None
+        q, d = divmod(int(keys[at[0]]), span)
+    return run.query_ids[int(q)].as_py(), vocabulary_strings(run.doc_vocabulary, np.array([d]))[0].as_py()
 
 
 def _read_fast(path: Path, format: str) -> Run:

@@ -149,3 +149,15 @@ def test_integer_and_string_doc_ids_behave_alike(tmp_path):
     assert list(padded.to_dict()["1"]) == ["7", "007"]
     path = numeric.write(tmp_path / "n.trec")
     assert Run.read(path).to_dict() == numeric.to_dict()
+
+
+@pytest.mark.parametrize("uneven", [False, True])
+def test_duplicates_found_whatever_the_query_lengths(uneven):
+    """Even lengths are checked with a 2-D sort, very uneven ones with one global sort."""
+    qids = ["a"] * 10 + ([f"q{i}" for i in range(20)] if uneven else ["b"] * 10)
+    docids = [f"d{i}" for i in range(10)] + (
+        [f"d{i}" for i in range(20)] if uneven else [f"d{i}" for i in range(10)]
+    )
+    assert len(Run.from_columns(qids, docids, np.arange(len(qids), dtype=float))) == len(qids)
+    with pytest.raises(ValueError, match="duplicate document 'd3' for query 'a'"):
+        Run.from_columns([*qids, "a"], [*docids, "d3"], np.arange(len(qids) + 1, dtype=float))
