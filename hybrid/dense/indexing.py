@@ -1,0 +1,284 @@
+"""Encode a corpus into a FAISS index in Pyserini's layout: ``index`` (faiss) + ``docid`` (one id per line).
+
+Embeddings are saved chunk by chunk in a work folder beside the index (``.NAME.encoding``), so a run that
+is killed resumes at the first missing chunk. ``--shard-id/--shard-num`` split the corpus into contiguous
+ranges (one per machine) whose indexes :func:`merge_shards` joins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import math
+import os
+import shutil
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from hybrid.errors import InputError
+from hybrid.formats import count_documents, iter_corpus
+from hybrid.formats.corpora import corpus_files
+from hybrid.io import atomic_directory, atomic_write, check_writable
+
+INDEX_TYPES = ("flat", "hnsw", "pq")
+INDEX_FILE = "index"
+DOCID_FILE = "docid"
+CHUNK_SIZE = 4096
+HNSW_M = 256  # Pyserini's defaults for --hnsw
+EF_CONSTRUCTION = 256
+PQ_BITS = 8
+
+
+def build_index(
+    corpus: str | os.PathLike[str],
+    encoder,
+    index: str | os.PathLike[str],
+    index_type: str = "flat",
+    batch_size: int = 32,
+    overwrite: bool = False,
+    *,
+    shard_id: int = 0,
+    shard_num: int = 1,
+    chunk_size: int = CHUNK_SIZE,
+    hnsw_m: int = HNSW_M,
+    ef_construction: int = EF_CONSTRUCTION,
+    pq_m: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Encode ``corpus`` (or its shard ``shard_id`` of ``shard_num``) with ``encoder`` into a FAISS index.
+
+    Rerunning after an interruption re-encodes only the chunks that were not saved.
+    """
+    from tqdm import tqdm
+
+    index = check_writable(index, overwrite)
+    _check_index_options(index_type, encoder.dim, hnsw_m, pq_m)
+    if not (shard_num >= 1 and 0 <= shard_id < shard_num):
+        raise ValueError(f"shard id {shard_id} is not in 0..{shard_num - 1}")
+    if chunk_size < 1:
+        raise ValueError("chunk size must be positive")
+    total = count_documents(corpus)
+    per_shard = math.ceil(total / shard_num)
+    first, last = shard_id * per_shard, min(total, (shard_id + 1) * per_shard)
+    work = work_folder(index)
+    state = {
+        "corpus": str(Path(corpus).resolve()) if Path(corpus).exists() else str(corpus),
+        "documents": total,
+        "corpus_bytes": sum(path.stat().st_size for path in corpus_files(corpus)),
+        "shard_id": shard_id,
+        "shard_num": shard_num,
+        "chunk_size": chunk_size,
+        **encoder.settings(),
+    }
+    done = _prepare_work(work, state, overwrite)
+    skipped = sum(min(chunk_size, last - first - k * chunk_size) for k in done)
+    with tqdm(
+        total=last - first,
+        initial=skipped,
+        unit=" passages",
+        desc="encoding",
+        disable=not progress,
+        smoothing=0.1,
+    ) as bar:
+        if done:
+            bar.write(
+                f"resuming: {len(done)} chunk(s), {skipped} passages already encoded in {work}",
+                file=sys.stderr,
+            )
+        docs = itertools.islice(iter_corpus(corpus), first, last)
+        for number, chunk in enumerate(_batched(docs, chunk_size)):
+            if number in done:
+                continue
+            vectors = encoder.encode_docs(chunk, batch_size=batch_size, progress=bar.update)
+            _save_chunk(work, number, [doc.docid for doc in chunk], vectors)
+    _write_index(
+        index, _saved_chunks(work), encoder.dim, index_type, overwrite, hnsw_m, ef_construction, pq_m
+    )
+    shutil.rmtree(work)
+    return index
+
+
+def merge_shards(
+    shards: Iterable[str | os.PathLike[str]],
+    index: str | os.PathLike[str],
+    index_type: str = "flat",
+    overwrite: bool = False,
+    *,
+    hnsw_m: int = HNSW_M,
+    ef_construction: int = EF_CONSTRUCTION,
+    pq_m: int | None = None,
+) -> Path:
+    """Join flat (or HNSW) shard indexes, in the order given, into one index of ``index_type``.
+
+    With one input this converts an index to another type without re-encoding.
+    """
+    shards = [Path(s) for s in shards]
+    if not shards:
+        raise ValueError("no shard indexes to merge")
+    index = check_writable(index, overwrite)
+    loaded = [(shard, *read_index(shard)) for shard in shards]
+    dims = {shard: faiss_index.d for shard, faiss_index, _ in loaded}
+    if len(set(dims.values())) > 1:
+        raise ValueError("shards differ in dimension: " + ", ".join(f"{s}: {d}" for s, d in dims.items()))
+    dim = next(iter(dims.values()))
+    _check_index_options(index_type, dim, hnsw_m, pq_m)
+    chunks = ((docids, stored_vectors(faiss_index, shard)) for shard, faiss_index, docids in loaded)
+    return _write_index(index, chunks, dim, index_type, overwrite, hnsw_m, ef_construction, pq_m)
+
+
+def read_index(index: str | os.PathLike[str]):
+    """The FAISS index and docids of an index folder, checked to hold one docid per vector."""
+    import faiss
+
+    index = Path(index)
+    index_file, docid_file = index / INDEX_FILE, index / DOCID_FILE
+    for path in (index_file, docid_file):
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{index}: not a dense index folder (missing {path.name}; expected {INDEX_FILE} + {DOCID_FILE})"
+            )
+    faiss_index = faiss.read_index(str(index_file))
+    docids = docid_file.read_text(encoding="utf-8").splitlines()
+    for number, docid in enumerate(docids, start=1):
+        if not docid.strip():
+            raise InputError(docid_file, number, "empty document id")
+    if len(docids) != faiss_index.ntotal:
+        raise InputError(
+            docid_file,
+            None,
+            f"holds {len(docids)} document ids but {index_file} holds {faiss_index.ntotal} vectors "
+            "(line i must name vector i)",
+        )
+    return faiss_index, docids
+
+
+def stored_vectors(faiss_index, where: str | os.PathLike[str] = "index") -> np.ndarray:
+    """The exact vectors of a flat or HNSW-flat index (PQ codes cannot give them back)."""
+    import faiss
+
+    inner = faiss.downcast_index(faiss_index)
+    storage = faiss.downcast_index(inner.storage) if isinstance(inner, faiss.IndexHNSW) else inner
+    if not isinstance(storage, faiss.IndexFlat):
+        raise ValueError(
+            f"{where}: a {type(inner).__name__} does not keep exact vectors; merge flat or HNSW indexes"
+        )
+    return storage.reconstruct_n(0, storage.ntotal)
+
+
+def work_folder(index: str | os.PathLike[str]) -> Path:
+    """Where the per-chunk embeddings of an index under construction are kept."""
+    index = Path(index)
+    return index.parent / f".{index.name}.encoding"
+
+
+def index_size(index: str | os.PathLike[str]) -> int:
+    """Bytes of the ``index`` file."""
+    return (Path(index) / INDEX_FILE).stat().st_size
+
+
+def _check_index_options(index_type: str, dim: int, hnsw_m: int, pq_m: int | None) -> None:
+    if index_type not in INDEX_TYPES:
+        raise ValueError(f"unknown index type {index_type!r}; choose one of {', '.join(INDEX_TYPES)}")
+    if index_type == "hnsw" and hnsw_m < 2:
+        raise ValueError("HNSW needs M >= 2")
+    if index_type == "pq" and dim % (pq_m or _default_pq_m(dim)):
+        raise ValueError(f"PQ sub-quantisers ({pq_m}) must divide the dimension ({dim})")
+
+
+def _default_pq_m(dim: int) -> int:
+    """Pyserini uses 192 sub-quantisers for 768 dimensions: 4 dimensions each."""
+    return dim // 4 if dim % 4 == 0 else dim
+
+
+def _new_index(index_type: str, dim: int, hnsw_m: int, ef_construction: int, pq_m: int | None):
+    import faiss
+
+    if index_type == "flat":
+        return faiss.IndexFlatIP(dim)
+    if index_type == "hnsw":
+        hnsw = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = ef_construction
+        return hnsw
+    return faiss.IndexPQ(dim, pq_m or _default_pq_m(dim), PQ_BITS, faiss.METRIC_INNER_PRODUCT)
+
+
+def _write_index(
+    index: Path,
+    chunks: Iterable[tuple[list[str], np.ndarray]],
+    dim: int,
+    index_type: str,
+    overwrite: bool,
+    hnsw_m: int,
+    ef_construction: int,
+    pq_m: int | None,
+) -> Path:
+    import faiss
+
+    faiss_index = _new_index(index_type, dim, hnsw_m, ef_construction, pq_m)
+    docids: list[str] = []
+    if index_type == "pq":
+        pairs = list(chunks)
+        vectors = np.concatenate([v for _, v in pairs]) if pairs else np.empty((0, dim), np.float32)
+        if len(vectors) < 1 << PQ_BITS:
+            raise ValueError(
+                f"a PQ index needs at least {1 << PQ_BITS} vectors to train on; there are {len(vectors)}"
+            )
+        faiss_index.train(vectors)
+        chunks = pairs
+    for ids, vectors in chunks:
+        faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        docids.extend(ids)
+    with atomic_directory(index, overwrite) as folder:
+        faiss.write_index(faiss_index, str(folder / INDEX_FILE))
+        (folder / DOCID_FILE).write_text("".join(f"{d}\n" for d in docids), encoding="utf-8")
+    return index
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _prepare_work(work: Path, state: dict, overwrite: bool) -> set[int]:
+    """Reuse ``work`` if it was started with the same settings; return the numbers of its saved chunks."""
+    state_file = work / "state.json"
+    if state_file.is_file():
+        with contextlib.suppress(ValueError):
+            if json.loads(state_file.read_text()) == state:
+                return {int(p.stem.split("-")[1]) for p in work.glob("chunk-*.npy")}
+        if not overwrite:
+            raise FileExistsError(
+                f"{work} holds embeddings from an interrupted run with other settings (corpus, shard, chunk "
+                "size or encoder); pass --overwrite (overwrite=True) to discard them"
+            )
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    with atomic_write(state_file) as out:
+        json.dump(state, out, indent=1)
+    return set()
+
+
+def _save_chunk(work: Path, number: int, docids: list[str], vectors: np.ndarray) -> None:
+    """Docids first, then the vectors: a chunk counts as saved once its ``.npy`` exists."""
+    stem = work / f"chunk-{number:06d}"
+    with atomic_write(stem.with_suffix(".docid"), overwrite=True) as out:
+        out.write("".join(f"{d}\n" for d in docids))
+    with atomic_write(stem.with_suffix(".npy"), overwrite=True, mode="wb") as out:
+        np.save(out, vectors)
+
+
+def _saved_chunks(work: Path) -> Iterator[tuple[list[str], np.ndarray]]:
+    for path in sorted(work.glob("chunk-*.npy")):
+        docids = path.with_suffix(".docid").read_text(encoding="utf-8").splitlines()
+        vectors = np.load(path)
+        if len(docids) != len(vectors):
+            raise InputError(
+                path, None, f"{len(vectors)} vectors but {len(docids)} ids; delete {work} and rerun"
+            )
+        yield docids, vectors
