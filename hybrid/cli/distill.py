@@ -1,5 +1,203 @@
-"""Placeholder until this command lands."""
+"""``hybrid train triples|teacher|student`` and ``hybrid rerank``: TCT-ColBERT distillation."""
+
+from __future__ import annotations
+
+import argparse
+
+from hybrid.cli._common import add_overwrite, add_run_output, done
 
 
 def register(groups) -> None:
-    """Adds no command yet."""
+    _register_triples(groups.train)
+    _register_teacher(groups.train)
+    _register_student(groups.train)
+    _register_rerank(groups.top)
+
+
+def _register_triples(train) -> None:
+    parser = train.add_parser(
+        "triples",
+        help="mine (query, positive, negative) training triples from a train split and a run",
+        description="Write a triples file (query<TAB>positive<TAB>negative text) for a BEIR-style train "
+        "split: every judged positive paired with negatives drawn from the query's top-k run hits that "
+        "are not judged relevant (e.g. a BM25 run of `hybrid search sparse`).",
+    )
+    parser.add_argument("--topics", required=True, help="topics (name such as scifact-train, or file)")
+    parser.add_argument("--qrels", help="qrels of the split (default: same as --topics)")
+    parser.add_argument("--run", required=True, help="run whose top hits supply the negatives")
+    parser.add_argument("--corpus", required=True, help="corpus holding the passages (name or path)")
+    parser.add_argument("--output", required=True, help="triples file to write")
+    parser.add_argument("--depth", type=int, default=100, help="negatives come from the top DEPTH hits (100)")
+    parser.add_argument("--negatives", type=int, default=4, help="negatives per judged positive (4)")
+    parser.add_argument("--seed", type=int, default=42, help="random seed of the negative sampling (42)")
+    add_overwrite(parser)
+    parser.set_defaults(handler=run_triples)
+
+
+def _add_training_options(parser: argparse.ArgumentParser, learning_rate: float) -> None:
+    group = parser.add_argument_group("training")
+    group.add_argument("--train", required=True, help="triples file (query<TAB>positive<TAB>negative)")
+    group.add_argument("--output", required=True, help="folder to write the trained model to")
+    group.add_argument("--steps", type=int, default=1000, help="optimizer steps (1000)")
+    group.add_argument("--batch-size", type=int, default=16, help="triples per forward pass (16)")
+    group.add_argument("--accumulation", type=int, default=1, help="forward passes per optimizer step (1)")
+    group.add_argument("--learning-rate", type=float, default=learning_rate, help=f"peak ({learning_rate})")
+    group.add_argument(
+        "--warmup-steps", type=int, default=0, help="linear warmup steps, then linear decay (0)"
+    )
+    group.add_argument("--seed", type=int, default=42, help="random seed (42)")
+    group.add_argument(
+        "--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="bf16/fp16: GPU only"
+    )
+    group.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1 ...)")
+    group.add_argument(
+        "--checkpoint-every", type=int, default=0, help="save a checkpoint every N steps (0: never)"
+    )
+    group.add_argument(
+        "--checkpoint-dir", help="where checkpoints and log.jsonl go (default OUTPUT.checkpoints)"
+    )
+    group.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    group.add_argument(
+        "--shuffle",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="shuffle triples in memory each epoch (default: only files up to 256 MiB; larger ones stream)",
+    )
+    add_overwrite(parser)
+
+
+def _register_teacher(train) -> None:
+    parser = train.add_parser(
+        "teacher",
+        help="fine-tune a ColBERT teacher on triples (pairwise softmax cross-entropy)",
+        description="Fine-tune ColBERT (BERT + linear projection, MaxSim) on triples with the pairwise "
+        "softmax cross-entropy. --init is a BERT (new projection), a ColBERT checkpoint or a saved teacher.",
+    )
+    parser.add_argument("--init", required=True, help="BERT or ColBERT folder / hub name to start from")
+    parser.add_argument("--dim", type=int, default=128, help="token vector size of a new teacher (128)")
+    parser.add_argument("--query-length", type=int, default=32, help="query tokens incl. [MASK] padding (32)")
+    parser.add_argument("--doc-length", type=int, default=180, help="maximum document tokens (180)")
+    _add_training_options(parser, learning_rate=7e-6)
+    parser.set_defaults(handler=run_teacher)
+
+
+def _register_student(train) -> None:
+    parser = train.add_parser(
+        "student",
+        help="distil a teacher into the TCT-ColBERT student (in-batch KD)",
+        description="In-batch knowledge distillation: every query of a batch against every passage of it, "
+        "scored by the frozen teacher (MaxSim, on the fly) and the student (dot product); loss = "
+        "KL(softmax(teacher/tau) || softmax(student)) + gamma * hard-label CE. Without --teacher: the "
+        "in-batch-negatives baseline (CE only) from --init. The output loads with "
+        "`hybrid index dense --encoder DIR --encoder-class tct_colbert`.",
+    )
+    parser.add_argument("--teacher", help="teacher folder; the student starts from its BERT unless --init")
+    parser.add_argument("--init", help="HF folder or hub name to start the student from")
+    parser.add_argument("--tau", type=float, default=0.25, help="teacher temperature (0.25)")
+    parser.add_argument("--gamma", type=float, default=0.0, help="weight of the hard-label CE term (0)")
+    parser.add_argument("--doc-length", type=int, default=512, help="maximum passage tokens (512)")
+    _add_training_options(parser, learning_rate=7e-6)
+    parser.set_defaults(handler=run_student)
+
+
+def _register_rerank(top) -> None:
+    parser = top.add_parser(
+        "rerank",
+        help="rerank a run with a ColBERT teacher (MaxSim)",
+        description="Rescore each query's top-k hits of a run with a ColBERT teacher's MaxSim.",
+    )
+    parser.add_argument(
+        "--teacher", required=True, help="teacher folder, or ColBERT checkpoint path / hub name"
+    )
+    parser.add_argument("--run", required=True, help="run to rerank")
+    parser.add_argument("--topics", required=True, help="topics (name or file)")
+    parser.add_argument("--corpus", required=True, help="corpus (name or path)")
+    parser.add_argument("--depth", type=int, default=100, help="rerank the top DEPTH hits per query (100)")
+    parser.add_argument("--batch-size", type=int, default=32, help="documents encoded at once (32)")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu)")
+    add_run_output(parser, tag="colbert")
+    parser.set_defaults(handler=run_rerank)
+
+
+def _options(args):
+    from hybrid.distill.loop import TrainingOptions
+
+    return TrainingOptions(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        warmup_steps=args.warmup_steps,
+        accumulation=args.accumulation,
+        seed=args.seed,
+        precision=args.precision,
+        checkpoint_every=args.checkpoint_every,
+        device=args.device,
+        shuffle=args.shuffle,
+    )
+
+
+def run_triples(args) -> int:
+    from hybrid.distill.triples import mine_triples
+
+    path, count = mine_triples(
+        args.topics,
+        args.qrels or args.topics,
+        args.run,
+        args.corpus,
+        args.output,
+        depth=args.depth,
+        negatives_per_positive=args.negatives,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    done(f"wrote {count} triples to {path}")
+    return 0
+
+
+def run_teacher(args) -> int:
+    from hybrid.distill.teacher import ColBERT, TeacherConfig, train_teacher
+
+    config = TeacherConfig(dim=args.dim, query_length=args.query_length, doc_length=args.doc_length)
+    teacher = ColBERT.from_pretrained(args.init, config, seed=args.seed)
+    path = train_teacher(
+        teacher, args.train, args.output, _options(args), args.resume, args.overwrite, args.checkpoint_dir
+    )
+    done(f"wrote teacher {path}")
+    return 0
+
+
+def run_student(args) -> int:
+    if not args.teacher and not args.init:
+        raise ValueError("give --teacher (distillation) or --init (no-teacher baseline)")
+    from hybrid.distill.teacher import ColBERT
+    from hybrid.distill.training import train_student
+
+    teacher = ColBERT.from_pretrained(args.teacher) if args.teacher else None
+    path = train_student(
+        args.train,
+        args.output,
+        teacher=teacher,
+        init=args.init,
+        options=_options(args),
+        tau=args.tau,
+        gamma=args.gamma,
+        doc_length=args.doc_length,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        checkpoint_dir=args.checkpoint_dir,
+    )
+    done(f"wrote student {path}")
+    return 0
+
+
+def run_rerank(args) -> int:
+    from hybrid.distill.rerank import rerank
+    from hybrid.distill.teacher import ColBERT
+    from hybrid.io import check_writable
+
+    check_writable(args.output, args.overwrite)
+    teacher = ColBERT.from_pretrained(args.teacher).to(args.device)
+    run = rerank(teacher, args.run, args.topics, args.corpus, args.depth, args.batch_size, tag=args.run_tag)
+    path = run.write(args.output, format=args.output_format, tag=args.run_tag, overwrite=args.overwrite)
+    done(f"wrote {path}")
+    return 0

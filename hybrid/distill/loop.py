@@ -1,0 +1,237 @@
+"""The training loop shared by the teacher and the student: AdamW with linear warmup and decay,
+gradient accumulation, bf16/fp16 autocast on GPU, checkpoints with exact resume, tqdm and a JSONL log.
+
+A checkpoint (``<checkpoint_dir>/step-NNNNNNN/state.pt``) holds the model, optimizer, scheduler,
+gradient scaler and random-generator states; the triple stream is a pure function of (file, seed,
+position), so resuming reproduces the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hybrid.distill.triples import Triple, iter_batches
+from hybrid.io import atomic_directory, atomic_write, check_writable
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+KEEP_CHECKPOINTS = 2
+LOG_FILE = "log.jsonl"
+# Options that fix which triples each step sees: a resumed run must keep them.
+_DATA_OPTIONS = ("batch_size", "accumulation", "seed", "shuffle")
+
+LossFn = Callable[[list[Triple]], tuple[torch.Tensor, dict[str, float]]]
+
+
+@dataclass
+class TrainingOptions:
+    """Optimisation settings. ``steps`` counts optimizer updates of ``batch_size * accumulation`` triples."""
+
+    steps: int = 1000
+    batch_size: int = 16
+    learning_rate: float = 2e-5
+    warmup_steps: int = 0
+    accumulation: int = 1
+    seed: int = 42
+    precision: str = "fp32"
+    checkpoint_every: int = 0
+    max_grad_norm: float = 1.0
+    weight_decay: float = 0.01
+    device: str = "cpu"
+    shuffle: bool | None = None
+
+    def check(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.accumulation < 1:
+            raise ValueError("steps, batch size and accumulation must be positive")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.precision != "fp32" and not self.device.startswith("cuda"):
+            raise ValueError(f"{self.precision} training needs a CUDA device (device is {self.device!r})")
+
+
+def train(
+    model: torch.nn.Module,
+    loss_fn: LossFn,
+    triples: str | os.PathLike[str],
+    options: TrainingOptions,
+    output: str | os.PathLike[str],
+    save: Callable[[Path], None],
+    resume: bool = False,
+    overwrite: bool = False,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Train ``model`` by minimising ``loss_fn`` over batches of triples; ``save(folder)`` writes the
+    result, which lands atomically at ``output``. The log is ``<checkpoint_dir>/log.jsonl`` and is
+    copied into ``output``; ``checkpoint_dir`` defaults to ``<output>.checkpoints``."""
+    options.check()
+    output = Path(output)
+    if not Path(triples).is_file():
+        raise FileNotFoundError(f"{triples}: no such triples file")
+    check_writable(output, overwrite)
+    checkpoints = Path(checkpoint_dir) if checkpoint_dir else output.with_name(output.name + ".checkpoints")
+    _prepare_checkpoints(checkpoints, resume, overwrite)
+
+    _seed_everything(options.seed)
+    model.to(options.device).train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate, weight_decay=options.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_then_linear(options))
+    scaler = torch.amp.GradScaler("cuda", enabled=options.precision == "fp16")
+    step = _restore(checkpoints, model, optimizer, scheduler, scaler, options) if resume else 0
+
+    from tqdm.auto import tqdm
+
+    triples_per_step = options.batch_size * options.accumulation
+    batches = iter_batches(
+        triples, options.batch_size, options.seed, options.shuffle, step * triples_per_step
+    )
+    started = time.perf_counter()
+    with (
+        tqdm(total=options.steps, initial=step, desc="training", unit="step") as progress,
+        open(checkpoints / LOG_FILE, "a", encoding="utf-8") as log,
+    ):
+        while step < options.steps:
+            loss, parts = _one_step(model, loss_fn, batches, optimizer, scheduler, scaler, trainable, options)
+            step += 1
+            record = {"step": step, "loss": loss, "lr": scheduler.get_last_lr()[0], **parts}
+            record["seconds"] = round(time.perf_counter() - started, 3)
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            progress.set_postfix(loss=f"{loss:.4f}")
+            progress.update()
+            if options.checkpoint_every and step % options.checkpoint_every == 0 and step < options.steps:
+                _save_checkpoint(checkpoints, step, model, optimizer, scheduler, scaler, options)
+    model.eval()
+    with atomic_directory(output, overwrite=overwrite) as folder:
+        save(folder)
+        shutil.copyfile(checkpoints / LOG_FILE, folder / "training_log.jsonl")
+        (folder / "training_options.json").write_text(json.dumps(asdict(options), indent=2) + "\n")
+    return output
+
+
+def _one_step(
+    model, loss_fn, batches, optimizer, scheduler, scaler, trainable, options
+) -> tuple[float, dict]:
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16 if options.precision == "bf16" else torch.float16)
+        if options.precision != "fp32"
+        else nullcontext()
+    )
+    total, parts_sum = 0.0, {}
+    for _ in range(options.accumulation):
+        with autocast:
+            loss, parts = loss_fn(next(batches))
+        scaler.scale(loss / options.accumulation).backward()
+        total += loss.item() / options.accumulation
+        for name, value in parts.items():
+            parts_sum[name] = parts_sum.get(name, 0.0) + value / options.accumulation
+    scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_norm_(trainable, options.max_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total, parts_sum
+
+
+def _warmup_then_linear(options: TrainingOptions) -> Callable[[int], float]:
+    """Learning-rate factor: linear warmup over ``warmup_steps``, then linear decay to 0 at ``steps``."""
+    warmup, steps = options.warmup_steps, options.steps
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (steps - step) / max(1, steps - warmup))
+
+    return factor
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _prepare_checkpoints(folder: Path, resume: bool, overwrite: bool) -> None:
+    existing = _checkpoint_steps(folder)
+    if resume and not existing:
+        raise FileNotFoundError(f"{folder}: no checkpoint to resume from")
+    if not resume and folder.exists():
+        if (existing or (folder / LOG_FILE).exists()) and not overwrite:
+            raise FileExistsError(
+                f"{folder} holds an earlier training; pass --resume, or --overwrite to restart"
+            )
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def _checkpoint_steps(folder: Path) -> list[int]:
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name[5:]) for p in folder.glob("step-*") if (p / "state.pt").is_file())
+
+
+def _save_checkpoint(folder: Path, step: int, model, optimizer, scheduler, scaler, options) -> None:
+    state = {
+        "step": step,
+        "options": asdict(options),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "rng": {
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        },
+    }
+    with (
+        atomic_directory(folder / f"step-{step:07d}", overwrite=True) as tmp,
+        atomic_write(tmp / "state.pt", mode="wb") as handle,
+    ):
+        torch.save(state, handle)
+    for old in _checkpoint_steps(folder)[:-KEEP_CHECKPOINTS]:
+        shutil.rmtree(folder / f"step-{old:07d}")
+
+
+def _restore(folder: Path, model, optimizer, scheduler, scaler, options: TrainingOptions) -> int:
+    step = _checkpoint_steps(folder)[-1]
+    path = folder / f"step-{step:07d}" / "state.pt"
+    state = torch.load(path, map_location=options.device, weights_only=False)
+    for name in _DATA_OPTIONS:
+        if state["options"][name] != getattr(options, name):
+            raise ValueError(
+                f"{path}: checkpoint was trained with {name}={state['options'][name]!r}, "
+                f"now {getattr(options, name)!r}; resume with the same value"
+            )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    random.setstate(state["rng"]["python"])
+    np.random.set_state(state["rng"]["numpy"])
+    torch.set_rng_state(state["rng"]["torch"].cpu())
+    if state["rng"]["cuda"]:
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    _truncate_log(folder / LOG_FILE, step)
+    return step
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines of steps after the checkpoint (they will be run again)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+    with atomic_write(path, overwrite=True) as out:
+        out.writelines(line + "\n" for line in kept)
