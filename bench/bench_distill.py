@@ -16,7 +16,7 @@ Parts (--part): "teacher" (stages 1-4, the distilled student, 6), "baseline" (in
 students; runs beside "teacher" once the triples exist), "all" (both), "reference" (MiniLM in its own
 sentence-transformers convention), "analysis" (paired tests between the trained students, a latency
 breakdown, and the entropy of the teacher's in-batch targets). Each part writes
---work/results-PART.json and prints every number as it comes. docs/bench-distill.md records a run.
+--work/results-PART.json and prints every number as it comes. docs/benchmarks.md records a run.
 Example (the reduced run recorded there):
   .venv/bin/python bench/bench_distill.py --part teacher --eval-extra 1500 --teacher-steps 40 \
       --student-steps 40 --warmup 8
