@@ -1,6 +1,6 @@
 """Time sparse indexing and BM25 search on the bundled SciFact (and NFCorpus) and print a Markdown report.
 
-    .venv/bin/python bench/bench_sparse.py --output docs/bench-sparse.md
+    .venv/bin/python bench/bench_sparse.py    (its report is recorded in docs/benchmarks.md)
 
 Each timing is the median of ``--repeats`` runs in one process (the JVM is already warm after the
 first run, as in a long session). The machine may be shared, so the load average is recorded too.
