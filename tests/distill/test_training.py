@@ -102,7 +102,6 @@ def test_student_starts_from_the_teachers_bert(tiny_teacher):
 
 def test_checkpoint_resume_and_load_give_identical_vectors(tiny_teacher, triples_file, tmp_path):
     from hybrid.dense import load_encoder
-
     from hybrid.formats import Document
 
     options = TrainingOptions(steps=4, batch_size=3, learning_rate=1e-3, checkpoint_every=2, seed=5)
