@@ -78,11 +78,16 @@ class Run:
         if len(scores) and not np.isfinite(scores).all():
             raise ValueError("scores must be finite numbers")
         query_ids, qcodes = _intern(qids, sort=True)
-        doc_ids, dcodes = _intern_docs(docids)
-        order = trec_order(qcodes, scores, dcodes, doc_ids)
+        doc_vocabulary, dcodes = _intern_docs(docids)
+        return cls._assemble(query_ids, qcodes, doc_vocabulary, dcodes, scores, name)
+
+    @classmethod
+    def _assemble(cls, query_ids, qcodes, doc_vocabulary, dcodes, scores, name: str) -> Run:
+        """Sort interned rows into trec_eval order and refuse a repeated (qid, docid)."""
+        order = trec_order(qcodes, scores, dcodes, doc_vocabulary)
         if order is not None:
             qcodes, dcodes, scores = qcodes[order], dcodes[order], scores[order]
-        run = cls(query_ids, doc_ids, qcodes, dcodes, scores, name)
+        run = cls(query_ids, doc_vocabulary, qcodes, dcodes, scores, name)
         duplicate = _first_duplicate(run)
         if duplicate is not None:
             raise ValueError(f"duplicate document {duplicate[1]!r} for query {duplicate[0]!r}")
@@ -319,8 +324,13 @@ def _canonical_integers(values: pa.Array) -> np.ndarray | None:
     zero), so that the string and the number are interchangeable; else None."""
     if len(values) == 0 or values.null_count:
         return None
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    numbers = np.empty(len(values), dtype=np.int64)
+    start = 0
     try:
-        numbers = pc.cast(values, pa.int64()).to_numpy()
+        for chunk in chunks:  # chunk by chunk, so only one chunk's Arrow copy is alive at a time
+            numbers[start : start + len(chunk)] = pc.cast(chunk, pa.int64()).to_numpy()
+            start += len(chunk)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if (numbers < 0).any():
@@ -435,7 +445,7 @@ def _read_fast(path: Path, format: str) -> Run:
     types["score" if format == "trec" else "rank"] = pa.float64() if format == "trec" else pa.int64()
     table = pacsv.read_csv(
         path,
-        read_options=pacsv.ReadOptions(column_names=list(columns), block_size=1 << 24),
+        read_options=pacsv.ReadOptions(column_names=list(columns), block_size=1 << 23),
         parse_options=pacsv.ParseOptions(
             delimiter=" " if format == "trec" else "\t", quote_char=False, ignore_empty_lines=False
         ),
@@ -459,7 +469,10 @@ def _read_fast(path: Path, format: str) -> Run:
         name = "msmarco"
     if not np.isfinite(scores).all():
         raise ValueError("score not finite")
-    return Run.from_columns(table.column("qid"), table.column("docid"), scores, name)
+    query_ids, qcodes = _intern(table.column("qid"), sort=True)
+    doc_vocabulary, dcodes = _intern_docs(table.column("docid"))
+    del table  # the parsed text is no longer needed: free it before sorting
+    return Run._assemble(query_ids, qcodes, doc_vocabulary, dcodes, scores, name)
 
 
 def _first_tag(path: Path) -> str:
