@@ -4,6 +4,7 @@ Light at import: formats and evaluation need only numpy/pyarrow; torch, faiss an
 load on first use of the dense, distillation or sparse parts.
 """
 
+from hybrid._lazy import lazy_attributes
 from hybrid.errors import InputError
 from hybrid.formats import Document, Qrels, Run, convert_run, iter_corpus, read_topics
 
@@ -17,12 +18,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'hybrid' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = ["Document", "InputError", "Qrels", "Run", "convert_run", "iter_corpus", "read_topics", *_LAZY]

@@ -5,7 +5,7 @@ Names load lazily, so ``import hybrid.dense`` stays light until an encoder or in
 
 from __future__ import annotations
 
-import importlib
+from hybrid._lazy import lazy_attributes
 
 _LAZY = {
     "load_encoder": "hybrid.dense.encoders",
@@ -20,10 +20,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'hybrid.dense' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = sorted(_LAZY)

@@ -3,6 +3,8 @@
 Importing this package is light; torch and transformers load inside the modules that need them.
 """
 
+from hybrid._lazy import lazy_attributes
+
 _LAZY = {
     "ColBERT": "hybrid.distill.teacher",
     "TeacherConfig": "hybrid.distill.teacher",
@@ -20,12 +22,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'hybrid.distill' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = list(_LAZY)
