@@ -10,11 +10,11 @@ install: $(STAMP)
 
 # torch first, pinned to the local CPU wheel, so the project's torch range is already met
 # and pip never pulls a multi-GB CUDA build.
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg setup.py pyproject.toml hybrid/formats/_runio.c hybrid/_fusion_kernels.c hybrid/_keyset.h
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]'  # also compiles the run reader/writer and fusion kernels (gcc)
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -270,15 +270,22 @@ class Evaluator:
         """The judged queries of a run (byte order), their row offsets and each row's grade, after -M."""
         qmap = pc.index_in(run.query_ids, value_set=pa.array(self._j.query_ids, pa.string()))
         qmap = qmap.to_numpy(zero_copy_only=False)
-        dmap = self._doc_map(run.doc_vocabulary)
         row_q = qmap[run.qids]
         keep = ~np.isnan(row_q)
         if self.max_docs is not None:
             keep &= run.ranks() <= self.max_docs
         rows = np.flatnonzero(keep)
-        grades = self._grades(row_q[rows], dmap[run.docs[rows]])
+        # Only rows whose document is judged for some query need a (query, doc) lookup.
+        dmap = self._doc_map(run.doc_vocabulary)
+        row_d = dmap[run.docs[rows]]
+        candidates = np.flatnonzero(~np.isnan(row_d))
+        grades = np.full(len(rows), np.nan)
+        grades[candidates] = self._grades(row_q[rows[candidates]], row_d[candidates])
         kept_queries = np.unique(run.qids[rows])
-        offsets = np.searchsorted(run.qids[rows], np.append(kept_queries, run.num_queries))
+        bounds = np.append(kept_queries, run.num_queries).astype(
+            run.qids.dtype
+        )  # same dtype: no cast of the rows
+        offsets = np.searchsorted(run.qids[rows], bounds)
         query_ids = run.query_ids.take(pa.array(kept_queries)).to_pylist()
         return query_ids, offsets.astype(np.int64), grades
 
@@ -294,11 +301,14 @@ class Evaluator:
         qi = np.array([self._j.index_of[q] for q in query_ids], dtype=np.int64)
         num_rel = self._num_rel[qi].astype(np.float64)
         counts = np.diff(offsets)
-        seg = np.repeat(np.arange(n), counts)
-        rank = np.arange(len(grades), dtype=np.int64) - np.repeat(offsets[:-1], counts) + 1
-        judged = ~np.isnan(grades)
-        rel = judged & (grades >= self.relevance_level)
-        cum_rel = _segment_cumsum(rel.astype(np.int64), offsets, counts)
+        # Every measure depends on the judged rows alone (and each query's length): keep just those.
+        rows = np.flatnonzero(~np.isnan(grades))
+        grades = grades[rows]
+        seg = np.searchsorted(offsets, rows, side="right") - 1
+        rank = rows - offsets[seg] + 1
+        starts = np.searchsorted(rows, offsets)
+        rel = grades >= self.relevance_level
+        cum_rel = _segment_cumsum(rel.astype(np.int64), starts)
         has_rel = num_rel > 0
         out: dict[str, np.ndarray] = {}
 
@@ -321,7 +331,7 @@ class Evaluator:
             elif family == "num_rel_ret":
                 out["num_rel_ret"] = per_query(rel.astype(np.float64))
             elif family == "num_nonrel_judged_ret":
-                out[family] = per_query((judged & ~rel).astype(np.float64))
+                out[family] = per_query((~rel).astype(np.float64))
             elif family in ("map", "gm_map"):
                 out[family] = over_num_rel(per_query(cum_rel / rank, rel))
             elif family == "map_cut":
@@ -331,7 +341,7 @@ class Evaluator:
                 top_r = rel & (rank <= num_rel[seg])
                 out["Rprec"] = over_num_rel(per_query(top_r.astype(np.float64)))
             elif family == "bpref":
-                out["bpref"] = self._bpref(qi, seg, offsets, counts, judged, rel, num_rel, n)
+                out["bpref"] = self._bpref(qi, seg, starts, rel, num_rel, n)
             elif family == "recip_rank":
                 out["recip_rank"] = _first_relevant(seg, rank, rel, n)
             elif family == "MRR":
@@ -347,7 +357,7 @@ class Evaluator:
                     else:
                         out[f"success_{k}"] = (hits > 0).astype(np.float64)
             elif family in ("ndcg", "ndcg_cut"):
-                gain = np.where(judged & (grades > 0), grades, 0.0)
+                gain = np.where(grades > 0, grades, 0.0)
                 dcg_terms = gain / _discount(rank) if len(rank) else gain
                 for k in params or (None,):
                     cut = np.ones(len(rank), bool) if k is None else rank <= k
@@ -356,7 +366,7 @@ class Evaluator:
                     name = "ndcg" if k is None else f"ndcg_cut_{k}"
                     out[name] = np.divide(dcg, ideal, out=np.zeros(n), where=ideal > 0)
             elif family == "iprec_at_recall":
-                out.update(self._iprec(params, offsets, rel, num_rel, counts))
+                out.update(self._iprec(params, starts, rank, rel, num_rel, counts))
         return {name: out[name] for name in self.names}
 
     def _ideal_dcg(self, cutoff: int | None) -> np.ndarray:
@@ -365,9 +375,9 @@ class Evaluator:
             self._ideal_cache[cutoff] = np.array([_ideal_dcg(g, cutoff) for g in self._ideal_gains])
         return self._ideal_cache[cutoff]
 
-    def _bpref(self, qi, seg, offsets, counts, judged, rel, num_rel, n) -> np.ndarray:
-        nonrel = judged & ~rel
-        nonrel_before = _segment_cumsum(nonrel.astype(np.int64), offsets, counts) - nonrel
+    def _bpref(self, qi, seg, starts, rel, num_rel, n) -> np.ndarray:
+        nonrel = ~rel
+        nonrel_before = _segment_cumsum(nonrel.astype(np.int64), starts) - nonrel
         num_nonrel = self._num_nonrel[qi].astype(np.float64)
         r = num_rel[seg]
         denominator = np.minimum(num_nonrel[seg], r)
@@ -377,17 +387,17 @@ class Evaluator:
         return np.divide(total, num_rel, out=total.copy(), where=num_rel > 0)
 
     @staticmethod
-    def _iprec(levels, offsets, rel, num_rel, counts) -> dict[str, np.ndarray]:
+    def _iprec(levels, starts, rank, rel, num_rel, counts) -> dict[str, np.ndarray]:
         """Interpolated precision at recall levels, trec_eval 9.0.4's rank cutoffs ((long)(p*R + 0.9))."""
         values = np.zeros((len(levels), len(counts)))
         for q in range(len(counts)):
-            lo, hi = offsets[q], offsets[q + 1]
-            positions = np.flatnonzero(rel[lo:hi]) + 1
-            if hi == lo or not len(positions):
+            lo, hi = starts[q], starts[q + 1]
+            positions = rank[lo:hi][rel[lo:hi]]
+            if not len(positions):
                 continue
             precision = np.arange(1, len(positions) + 1) / positions
             best_from = np.maximum.accumulate(precision[::-1])[::-1]  # max precision at >= m-th relevant
-            overall = max(best_from[0], len(positions) / (hi - lo))
+            overall = max(best_from[0], len(positions) / counts[q])
             for li, level in enumerate(levels):
                 cut = int(level * num_rel[q] + 0.9)
                 if cut == 0:
@@ -474,11 +484,11 @@ def _line(name: str, qid: str, value) -> str:
     return f"{name:<22}\t{qid}\t{shown}"
 
 
-def _segment_cumsum(values: np.ndarray, offsets: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Inclusive cumulative sum restarting at every segment."""
+def _segment_cumsum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Inclusive cumulative sum restarting at every segment (``offsets``: segment boundaries)."""
     total = np.cumsum(values)
     before = np.concatenate([[0], total])[offsets[:-1]]
-    return total - np.repeat(before, counts)
+    return total - np.repeat(before, np.diff(offsets))
 
 
 def _first_relevant(seg: np.ndarray, rank: np.ndarray, rel: np.ndarray, n: int) -> np.ndarray:

@@ -17,7 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hybrid.formats.runs import Run, joint_doc_vocabulary, trec_order
+from hybrid import _fusion_kernels
+from hybrid._threads import ordered_map
+from hybrid.formats.runs import Run, joint_doc_vocabulary, read_runs, trec_order
 
 NORMALIZATIONS = ("none", "minmax", "pyserini", "zscore")
 MISSING = ("min", "zero")
@@ -43,7 +45,9 @@ class Candidates:
     @property
     def offsets(self) -> np.ndarray:
         """Row range of query ``i`` is ``offsets[i]:offsets[i+1]``."""
-        return np.searchsorted(self.qids, np.arange(len(self.query_ids) + 1)).astype(np.int64)
+        return np.searchsorted(self.qids, np.arange(len(self.query_ids) + 1, dtype=self.qids.dtype)).astype(
+            np.int64
+        )
 
     def combine(self, alpha: float, convex: bool = False) -> np.ndarray:
         """The fused score of every row for one ``alpha``."""
@@ -94,11 +98,15 @@ def fuse(
     """
     _check_alpha(alpha)
     hits = _positive("hits", hits)
-    query_ids, doc_vocabulary, blocks = _candidate_blocks(
+    query_ids, doc_vocabulary, blocks, candidates = _candidate_blocks(
         dense, sparse, weight_on_dense, normalization, depth, missing
     )
-    ranked = [_rank_rows(c.qids, c.docs, c.combine(alpha, convex), c.doc_vocabulary, hits) for c in blocks]
-    return _run_from_blocks(query_ids, doc_vocabulary, ranked, tag)
+
+    def ranked(block: list[_Side]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        c = candidates(block)
+        return _rank_rows(c.qids, c.docs, c.combine(alpha, convex), c.doc_vocabulary, hits)
+
+    return _run_from_blocks(query_ids, doc_vocabulary, list(ordered_map(ranked, blocks)), tag)
 
 
 def prepare(
@@ -110,10 +118,10 @@ def prepare(
     missing: str = "min",
 ) -> Candidates:
     """Match two runs' top-``depth`` rows and fill/normalise both sides (independent of alpha)."""
-    query_ids, doc_vocabulary, blocks = _candidate_blocks(
+    query_ids, doc_vocabulary, blocks, candidates = _candidate_blocks(
         dense, sparse, weight_on_dense, normalization, depth, missing
     )
-    parts = list(blocks)
+    parts = list(ordered_map(candidates, blocks))
     columns = [np.concatenate([getattr(c, name) for c in parts]) if parts else np.zeros(0, dtype)
                for name, dtype in (("qids", np.int32), ("docs", np.int32), ("other", float), ("weighted", float))]  # fmt: skip
     return Candidates(query_ids, doc_vocabulary, *columns)
@@ -129,20 +137,23 @@ def rrf(runs: Sequence[RunLike], k: float = 60, depth: int = 1000, hits: int = 1
     if not np.isfinite(k) or k < 0:
         raise ValueError(f"rrf k must be a non-negative number, not {k!r}")
     depth, hits = _positive("depth", depth), _positive("hits", hits)
-    query_ids, doc_vocabulary, blocks = _blocks([_top(as_run(r), depth) for r in runs])
-    ranked = []
-    for block in blocks:
+    query_ids, doc_vocabulary, blocks = _blocks([_top(r, depth) for r in as_runs(runs)])
+
+    def ranked(block: list[_Side]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         qids, docs, rows = _union(block)
         scores = np.zeros(len(qids))
         for side, row in zip(block, rows, strict=True):
             scores[row] += 1.0 / (k + _ranks(side.queries))
-        ranked.append(_rank_rows(qids, docs, scores, doc_vocabulary, hits))
-    return _run_from_blocks(query_ids, doc_vocabulary, ranked, tag)
+        return _rank_rows(qids, docs, scores, doc_vocabulary, hits)
+
+    return _run_from_blocks(query_ids, doc_vocabulary, list(ordered_map(ranked, blocks)), tag)
 
 
-def as_run(run: RunLike) -> Run:
-    """A run itself, or the run read from a path."""
-    return run if isinstance(run, Run) else Run.read(run)
+def as_runs(runs: Sequence[RunLike]) -> list[Run]:
+    """Runs themselves, the ones given as paths read side by side."""
+    paths = [r for r in runs if not isinstance(r, Run)]
+    read = iter(read_runs(paths))
+    return [r if isinstance(r, Run) else next(read) for r in runs]
 
 
 # --------------------------------------------------------------------------- internals
@@ -164,36 +175,39 @@ def _top(run: Run, depth: int) -> Run:
 
 
 def _candidate_blocks(dense, sparse, weight_on_dense, normalization, depth, missing):
-    """Joint vocabularies and a lazy sequence of :class:`Candidates`, one per block of queries."""
+    """Joint vocabularies, the blocks of queries (each run's rows in them), and the function that
+    makes a block's :class:`Candidates`."""
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"unknown normalization {normalization!r}; expected one of {NORMALIZATIONS}")
     if missing not in MISSING:
         raise ValueError(f"unknown missing-document rule {missing!r}; expected one of {MISSING}")
     depth = _positive("depth", depth)
-    query_ids, doc_vocabulary, blocks = _blocks([_top(as_run(r), depth) for r in (dense, sparse)])
+    query_ids, doc_vocabulary, blocks = _blocks([_top(r, depth) for r in as_runs([dense, sparse])])
 
-    def candidates():
-        for block in blocks:
-            qids, docs, rows = _union(block)
-            sides = [
-                _side_scores(side, row, qids, normalization, missing)
-                for side, row in zip(block, rows, strict=True)
-            ]
-            other, weighted = (sides[1], sides[0]) if weight_on_dense else (sides[0], sides[1])
-            yield Candidates(query_ids, doc_vocabulary, qids, docs, other, weighted)
+    def candidates(block: list[_Side]) -> Candidates:
+        qids, docs, rows = _union(block)
+        sides = [
+            _side_scores(side, row, qids, normalization, missing)
+            for side, row in zip(block, rows, strict=True)
+        ]
+        other, weighted = (sides[1], sides[0]) if weight_on_dense else (sides[0], sides[1])
+        return Candidates(query_ids, doc_vocabulary, qids, docs, other, weighted)
 
-    return query_ids, doc_vocabulary, candidates()
+    return query_ids, doc_vocabulary, blocks, candidates
 
 
 def _blocks(runs: Sequence[Run]):
     """Joint query vocabulary (byte order), joint doc vocabulary, and per block of queries each run's rows."""
     query_ids = _sorted_unique(pa.concat_arrays([r.query_ids.cast(pa.string()) for r in runs]))
     doc_vocabulary, doc_maps = joint_doc_vocabulary([r.doc_vocabulary for r in runs])
-    row_queries = [
-        pc.index_in(r.query_ids.cast(pa.string()), value_set=query_ids).to_numpy().astype(np.int32)[r.qids]
+    joint_queries = [
+        pc.index_in(r.query_ids.cast(pa.string()), value_set=query_ids).to_numpy().astype(np.int32)
         for r in runs
     ]
-    rows_per_query = sum(np.bincount(q, minlength=len(query_ids)) for q in row_queries)
+    row_queries = [joint[r.qids] for r, joint in zip(runs, joint_queries, strict=True)]
+    rows_per_query = np.zeros(len(query_ids), dtype=np.int64)
+    for run, joint in zip(runs, joint_queries, strict=True):
+        rows_per_query[joint] += np.diff(run.offsets)
     cumulative = np.cumsum(rows_per_query)
     total = int(cumulative[-1]) if len(cumulative) else 0
     cuts = np.searchsorted(cumulative, np.arange(BLOCK_ROWS, total, BLOCK_ROWS), side="right")
@@ -203,7 +217,7 @@ def _blocks(runs: Sequence[Run]):
         for first, last in zip(edges[:-1], edges[1:], strict=True):
             block = []
             for run, queries, doc_map in zip(runs, row_queries, doc_maps, strict=True):
-                lo, hi = np.searchsorted(queries, [first, last])
+                lo, hi = np.searchsorted(queries, np.array([first, last], dtype=queries.dtype))
                 block.append(_Side(queries[lo:hi], doc_map[run.docs[lo:hi]], run.scores[lo:hi]))
             yield block
 
@@ -212,25 +226,12 @@ def _blocks(runs: Sequence[Run]):
 
 def _union(sides: Sequence[_Side]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """The union rows of a block (query codes, doc codes; grouped by query) and, per side, the union
-    row of each of its rows."""
-    bounds = np.cumsum([0, *(len(s.scores) for s in sides)])
-    first_query = min((int(s.queries[0]) for s in sides if len(s.queries)), default=0)
-    width = int(max((s.docs.max() for s in sides if len(s.docs)), default=0)) + 1
-    keys = np.empty(bounds[-1], dtype=np.int64)
-    for side, lo, hi in zip(sides, bounds[:-1], bounds[1:], strict=True):
-        keys[lo:hi] = (side.queries.astype(np.int64) - first_query) * width + side.docs
-    # One stable sort of (query, doc) keys; each side is grouped by query, so it mostly merges.
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    first = np.ones(len(keys), dtype=bool)
-    first[1:] = keys[1:] != keys[:-1]
-    union_row = np.empty(len(keys), dtype=np.int64)
-    union_row[order] = np.cumsum(first) - 1
-    keys = keys[first]
-    queries = keys // width
-    docs = (keys - queries * width).astype(np.int32)
-    rows = [union_row[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
-    return (queries + first_query).astype(np.int32), docs, rows
+    row of each of its rows (one hash pass per query, in compiled code)."""
+    queries, docs, rows = _fusion_kernels.union(
+        [(s.queries.astype(np.int32, copy=False), s.docs.astype(np.int64, copy=False)) for s in sides]
+    )
+    union_docs = np.frombuffer(docs, np.int64).astype(np.int32)
+    return np.frombuffer(queries, np.int32), union_docs, [np.frombuffer(r, np.int64) for r in rows]
 
 
 def _ranks(queries: np.ndarray) -> np.ndarray:
@@ -312,11 +313,13 @@ def _normalizer(stats: _Stats, normalization: str) -> tuple[np.ndarray, np.ndarr
 def _rank_rows(
     qids: np.ndarray, docs: np.ndarray, scores: np.ndarray, doc_vocabulary: pa.Array | np.ndarray, hits: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows in trec_eval order (query, score desc, docid desc), ``hits`` per query."""
+    """Rows (grouped by ascending query) in trec_eval order (query, score desc, docid desc), ``hits`` per query."""
     if not len(scores):
         return qids, docs, scores
-    table = pa.table({"q": qids, "s": scores})
-    order = pc.sort_indices(table, sort_keys=[("q", "ascending"), ("s", "descending")]).to_numpy()
+    if np.isnan(scores).any():
+        raise ValueError("fused scores are not numbers (an infinite input score?)")
+    offsets = np.searchsorted(qids, np.arange(qids[0], qids[-1] + 2, dtype=qids.dtype)).astype(np.int64)
+    order = np.frombuffer(_fusion_kernels.rank(offsets, scores, hits), np.int64)
     qids, docs, scores = qids[order], docs[order], scores[order]
     ties = trec_order(qids, scores, docs, doc_vocabulary)
     if ties is not None:

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from hybrid.evaluation import Evaluator
 from hybrid.formats.qrels import Qrels
 from hybrid.formats.runs import vocabulary_strings
-from hybrid.fusion import NORMALIZATIONS, Candidates, RunLike, as_run, interpolate, prepare
+from hybrid.fusion import NORMALIZATIONS, Candidates, RunLike, as_runs, interpolate, prepare
 from hybrid.io import atomic_write
 
 LENGTH_DEPENDENT = ("num_ret", "iprec_at_recall")
@@ -147,7 +147,7 @@ def tune(
             raise ValueError(f"unknown normalization {normalization!r}; expected one of {NORMALIZATIONS}")
     if folds is not None and folds < 2:
         raise ValueError(f"folds must be at least 2, not {folds}")
-    dense, sparse = as_run(dense), as_run(sparse)
+    dense, sparse = as_runs([dense, sparse])
     grid = parse_alphas(alphas) if alphas is not None else None
 
     sweep, matrices = [], []

@@ -54,11 +54,12 @@ def register(groups) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hybrid.evaluation import Evaluator, msmarco_mrr
-    from hybrid.formats import Qrels, Run
+    from hybrid.formats import Qrels
+    from hybrid.formats.runs import read_runs
 
     qrels = Qrels.read(args.qrels)
     paths = list(dict.fromkeys(args.runs + ([args.baseline] if args.baseline else [])))
-    runs = {path: Run.read(path) for path in paths}
+    runs = dict(zip(paths, read_runs(paths), strict=True))
     if args.msmarco:
         report = {
             path: dict(zip(("MRR@10", "QueriesRanked"), msmarco_mrr(qrels, r, 10, args.level), strict=True))

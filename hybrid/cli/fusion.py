@@ -95,7 +95,6 @@ def register(groups) -> None:
 
 
 def run_fuse(args) -> int:
-    from hybrid.formats.runs import Run
     from hybrid.fusion import fuse, rrf
     from hybrid.io import check_writable
 
@@ -104,14 +103,14 @@ def run_fuse(args) -> int:
             raise ValueError("--method rrf takes --runs RUN [RUN ...] (not --dense/--sparse)")
         check_writable(args.output, args.overwrite)
         tag = "rrf" if args.run_tag == "hybrid" else args.run_tag
-        fused = rrf([Run.read(p) for p in args.runs], k=args.rrf_k, depth=args.depth, hits=args.hits, tag=tag)
+        fused = rrf(args.runs, k=args.rrf_k, depth=args.depth, hits=args.hits, tag=tag)
     else:
         if not (args.dense and args.sparse) or args.runs:
             raise ValueError("interpolation takes --dense RUN and --sparse RUN (--runs is for --method rrf)")
         check_writable(args.output, args.overwrite)
         fused = fuse(
-            Run.read(args.dense),
-            Run.read(args.sparse),
+            args.dense,
+            args.sparse,
             alpha=args.alpha,
             weight_on_dense=args.weight_on_dense,
             normalization=args.normalization,

@@ -8,7 +8,10 @@ descending, ties broken by document id descending.
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import math
+import mmap
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -16,16 +19,17 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
+from hybrid._threads import ordered_map
 from hybrid.errors import InputError
+from hybrid.formats import _runio
 from hybrid.formats._text import numbered_lines
 from hybrid.io import atomic_write
 
 TREC_COLUMNS = ("qid", "q0", "docid", "rank", "score", "tag")
 MSMARCO_COLUMNS = ("qid", "docid", "rank")
 FORMATS = ("trec", "msmarco")
-_WRITE_CHUNK = 1 << 20
+_WRITE_CHUNK = 1 << 20  # rows formatted per call of the compiled writer
 
 
 class Run:
@@ -50,8 +54,9 @@ class Run:
         self.query_ids, self.doc_vocabulary = query_ids, doc_vocabulary
         self.qids, self.docs, self.scores = qids, docs, scores
         self.name = name
-        self.offsets = np.zeros(len(query_ids) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(qids, minlength=len(query_ids)), out=self.offsets[1:])
+        # rows are grouped by ascending query code
+        bounds = np.arange(len(query_ids) + 1, dtype=qids.dtype)
+        self.offsets = np.searchsorted(qids, bounds).astype(np.int64)
         self._doc_ids: pa.Array | None = None
 
     @property
@@ -82,13 +87,16 @@ class Run:
         return cls._assemble(query_ids, qcodes, doc_vocabulary, dcodes, scores, name)
 
     @classmethod
-    def _assemble(cls, query_ids, qcodes, doc_vocabulary, dcodes, scores, name: str) -> Run:
-        """Sort interned rows into trec_eval order and refuse a repeated (qid, docid)."""
-        order = trec_order(qcodes, scores, dcodes, doc_vocabulary)
+    def _assemble(
+        cls, query_ids, qcodes, doc_vocabulary, dcodes, scores, name: str, by_score=None, unique=False
+    ) -> Run:
+        """Sort interned rows into trec_eval order and refuse a repeated (qid, docid). ``by_score``
+        True: rows known to be in (qid, score desc) order; ``unique``: known to have no repeat."""
+        order = trec_order(qcodes, scores, dcodes, doc_vocabulary, by_score)
         if order is not None:
             qcodes, dcodes, scores = qcodes[order], dcodes[order], scores[order]
         run = cls(query_ids, doc_vocabulary, qcodes, dcodes, scores, name)
-        duplicate = _first_duplicate(run)
+        duplicate = None if unique else _first_duplicate(run)
         if duplicate is not None:
             raise ValueError(f"duplicate document {duplicate[1]!r} for query {duplicate[0]!r}")
         return run
@@ -114,11 +122,9 @@ class Run:
         if format not in FORMATS:
             raise ValueError(f"unknown run format {format!r}; expected one of {FORMATS}")
         try:
-            run = _read_fast(path, format)
-        except (pa.ArrowInvalid, ValueError):
-            run = _read_checked(path, format)
-        pa.default_memory_pool().release_unused()  # hand the parser's buffers back to the system
-        return run
+            return _read_fast(path, format)
+        except ValueError:
+            return _read_checked(path, format)
 
     # ----------------------------------------------------------------- access
     def __len__(self) -> int:
@@ -208,23 +214,31 @@ class Run:
         if format == "trec" and (not tag or any(c.isspace() for c in tag)):
             raise ValueError(f"run tag {tag!r} must be one word")
         ranks = self.ranks()
+        query_data, query_offsets = _string_buffers(self.query_ids)
+        if isinstance(self.doc_vocabulary, np.ndarray):
+            numbers, doc_data, doc_offsets = self.doc_vocabulary, b"", np.zeros(1, np.int64)
+        else:
+            numbers, (doc_data, doc_offsets) = None, _string_buffers(self.doc_vocabulary)
+
+        def lines(lo: int) -> bytes:
+            rows = slice(lo, lo + _WRITE_CHUNK)
+            return _runio.format(
+                self.qids[rows], query_data, query_offsets, self.docs[rows], numbers, doc_data, doc_offsets,
+                self.scores[rows], ranks[rows], tag.encode(), format == "trec",
+            )  # fmt: skip
+
         with atomic_write(path, overwrite, mode="wb") as out:
-            for lo in range(0, len(self), _WRITE_CHUNK):
-                hi = min(lo + _WRITE_CHUNK, len(self))
-                rows = slice(lo, hi)
-                qid = self.query_ids.take(pa.array(self.qids[rows]))
-                doc = vocabulary_strings(self.doc_vocabulary, self.docs[rows])
-                rank = pc.cast(pa.array(ranks[rows]), pa.string())
-                if format == "trec":
-                    columns = [qid, "Q0", doc, rank, format_scores(self.scores[rows]), tag + "\n", " "]
-                else:
-                    columns = [qid, doc, pc.binary_join_element_wise(rank, "\n", ""), "\t"]
-                lines = pc.binary_join_element_wise(*columns)
-                out.write(_concatenated_bytes(lines))
+            for chunk in ordered_map(lines, range(0, len(self), _WRITE_CHUNK)):
+                out.write(chunk)
         return Path(path)
 
 
 # --------------------------------------------------------------------------- helpers
+def read_runs(paths: Sequence[str | os.PathLike[str]], format: str = "auto") -> list[Run]:
+    """:meth:`Run.read` of several files, side by side on threads."""
+    return list(ordered_map(lambda path: Run.read(path, format), paths))
+
+
 def detect_format(path: Path) -> str:
     """``trec`` for six whitespace-separated columns, ``msmarco`` for three tab-separated ones."""
     for number, line in numbered_lines(path):
@@ -242,36 +256,11 @@ def detect_format(path: Path) -> str:
     raise InputError(path, None, "empty file")
 
 
-def format_scores(scores: np.ndarray) -> pa.Array:
-    """``'%.6f' % s`` for every score, vectorised (exact: near-halfway values are redone in Python)."""
-    magnitude = np.abs(scores)
-    if len(scores) and magnitude.max() >= 1e9:
-        return pa.array([f"{s:.6f}" for s in scores.tolist()], pa.string())
-    scaled = magnitude * 1e6
-    micros = np.rint(scaled).astype(np.int64)
-    units, fraction = np.divmod(micros, 1_000_000)
-    text = pc.binary_join_element_wise(
-        pc.cast(pa.array(units), pa.string()),
-        pc.utf8_lpad(pc.cast(pa.array(fraction), pa.string()), 6, "0"),
-        ".",
-    )
-    text = pc.if_else(
-        pa.array(np.signbit(scores) & (scores != 0)), pc.binary_join_element_wise("-", text, ""), text
-    )
-    doubtful = np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
-    if len(doubtful):
-        fixed = text.to_pylist()
-        for i in doubtful.tolist():
-            fixed[i] = f"{scores[i]:.6f}"
-        text = pa.array(fixed, pa.string())
-    return text
-
-
-def _concatenated_bytes(lines: pa.Array) -> bytes:
-    """The bytes of all strings of an Arrow string array, back to back."""
-    lines = lines.cast(pa.large_string()) if lines.type != pa.large_string() else lines
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
-    return lines.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]]
+def _string_buffers(values: pa.Array) -> tuple[pa.Buffer | bytes, np.ndarray]:
+    """The character data and ``int64`` offsets of a string array (for the compiled writer)."""
+    values = values.cast(pa.large_string())
+    offsets = np.frombuffer(values.buffers()[1], np.int64)[values.offset : values.offset + len(values) + 1]
+    return values.buffers()[2] or b"", offsets
 
 
 def vocabulary_strings(vocabulary: pa.Array | np.ndarray, codes: np.ndarray | None = None) -> pa.Array:
@@ -291,8 +280,11 @@ def joint_doc_vocabulary(
     joint one a string vocabulary.
     """
     if all(isinstance(v, np.ndarray) for v in vocabularies):
-        joint = _sorted_unique(np.concatenate(vocabularies)) if len(vocabularies) > 1 else vocabularies[0]
-        return joint, [np.searchsorted(joint, v).astype(np.int64) for v in vocabularies]
+        joint, maps = vocabularies[0], [np.arange(len(vocabularies[0]), dtype=np.int64)]
+        for vocabulary in vocabularies[1:]:
+            merged, old, new = (np.frombuffer(a, np.int64) for a in _runio.merge(joint, vocabulary))
+            joint, maps = merged, [old[m] for m in maps] + [new]
+        return joint, maps
     strings = [vocabulary_strings(v) for v in vocabularies]
     joint = strings[0]
     maps = [np.arange(len(joint), dtype=np.int64)]
@@ -306,12 +298,6 @@ def joint_doc_vocabulary(
     return joint, maps
 
 
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """Sorted distinct values (numpy 2's ``np.unique`` is far slower on large int64 arrays)."""
-    ordered = np.sort(values)
-    return ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])] if len(ordered) else ordered
-
-
 def _arrow_strings(values) -> pa.Array | pa.ChunkedArray:
     """Arrow strings (a chunked column from the CSV reader stays chunked: no copy)."""
     if not isinstance(values, pa.Array | pa.ChunkedArray):
@@ -319,40 +305,26 @@ def _arrow_strings(values) -> pa.Array | pa.ChunkedArray:
     return values if values.type == pa.string() else values.cast(pa.string())
 
 
-def _canonical_integers(values: pa.Array) -> np.ndarray | None:
-    """The values as ``int64`` when every one is a plain non-negative integer (no sign, no leading
-    zero), so that the string and the number are interchangeable; else None."""
-    if len(values) == 0 or values.null_count:
-        return None
-    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-    numbers = np.empty(len(values), dtype=np.int64)
-    start = 0
-    try:
-        for chunk in chunks:  # chunk by chunk, so only one chunk's Arrow copy is alive at a time
-            numbers[start : start + len(chunk)] = pc.cast(chunk, pa.int64()).to_numpy()
-            start += len(chunk)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    if (numbers < 0).any():
-        return None
-    padded = pc.and_(pc.starts_with(values, "0"), pc.greater(pc.binary_length(values), 1))
-    if pc.any(padded).as_py() or pc.any(pc.starts_with(values, "+")).as_py():
-        return None
-    return numbers
-
-
-def _intern_docs(values: pa.Array) -> tuple[pa.Array | np.ndarray, np.ndarray]:
-    """Doc vocabulary and codes: integer ids through a sorted ``int64`` vocabulary, others hashed."""
-    numbers = _canonical_integers(values)
-    if numbers is None:
+def _intern_docs(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | np.ndarray, np.ndarray]:
+    """Doc vocabulary and codes: plain integer ids (no sign, no leading zero: the string and the
+    number are interchangeable) through a sorted ``int64`` vocabulary, others hashed."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    canonical = len(values) > 0 and pc.all(pc.match_substring_regex(values, "^(0|[1-9][0-9]{0,17})$")).as_py()
+    if not canonical:
         return _intern(values, sort=False)
+    return _intern_numbers(pc.cast(values, pa.int64()).to_numpy())
+
+
+def _intern_numbers(numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct non-negative ``int64`` ids and the ``int32`` code of each value."""
     top = int(numbers.max())
     if top < 4 * len(numbers) + (1 << 20):  # dense id space: a presence table, no sort
         present = np.zeros(top + 1, dtype=bool)
         present[numbers] = True
         vocabulary = np.flatnonzero(present)
         code_of = np.cumsum(present, dtype=np.int32) - 1
-        return vocabulary, code_of[numbers].astype(np.int32)
+        return vocabulary, code_of[numbers]
     order = np.argsort(numbers, kind="stable")
     ordered = numbers[order]
     starts = np.concatenate([[True], ordered[1:] != ordered[:-1]])
@@ -381,15 +353,23 @@ def _numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def trec_order(
-    qcodes: np.ndarray, scores: np.ndarray, dcodes: np.ndarray, doc_vocabulary: pa.Array | np.ndarray
+    qcodes: np.ndarray,
+    scores: np.ndarray,
+    dcodes: np.ndarray,
+    doc_vocabulary: pa.Array | np.ndarray,
+    by_score: bool | None = None,
 ):
-    """Permutation into trec_eval order (qid, score desc, docid desc), or None if already in it."""
+    """Permutation into trec_eval order (qid, score desc, docid desc), or None if already in it.
+
+    ``by_score`` True says the rows are known to be in (qid, score desc) order, ties aside.
+    """
     n = len(scores)
     if n == 0:
         return None
-    same_query = qcodes[1:] == qcodes[:-1]
-    in_order = bool(np.all((qcodes[1:] > qcodes[:-1]) | (same_query & (scores[1:] <= scores[:-1]))))
-    perm = None if in_order else np.lexsort((-scores, qcodes))
+    if by_score is None:
+        same_query = qcodes[1:] == qcodes[:-1]
+        by_score = bool(np.all((qcodes[1:] > qcodes[:-1]) | (same_query & (scores[1:] <= scores[:-1]))))
+    perm = None if by_score else np.lexsort((-scores, qcodes))
     q, s, d = (qcodes, scores, dcodes) if perm is None else (qcodes[perm], scores[perm], dcodes[perm])
     tied = (q[1:] == q[:-1]) & (s[1:] == s[:-1])
     if not tied.any():
@@ -401,11 +381,11 @@ def trec_order(
     lexical = np.empty(len(codes), dtype=np.int64)
     lexical[pc.sort_indices(vocabulary_strings(doc_vocabulary, codes)).to_numpy()] = np.arange(len(codes))
     within = rows[np.lexsort((-lexical[inverse], group))]
+    if np.array_equal(within, rows):
+        return perm
     local = np.arange(n)
     local[rows] = within
-    if perm is None:
-        return None if np.array_equal(local, np.arange(n)) else local
-    return perm[local]
+    return local if perm is None else perm[local]
 
 
 def _first_duplicate(run: Run) -> tuple[str, str] | None:
@@ -438,49 +418,58 @@ def _first_duplicate(run: Run) -> tuple[str, str] | None:
     return run.query_ids[int(q)].as_py(), vocabulary_strings(run.doc_vocabulary, np.array([d]))[0].as_py()
 
 
+_PARSE_OK, _PARSE_NOT_INTEGER = 0, 2
+
+
 def _read_fast(path: Path, format: str) -> Run:
-    """Parse with Arrow's multi-threaded CSV reader; any irregularity defers to the checked reader."""
-    columns = TREC_COLUMNS if format == "trec" else MSMARCO_COLUMNS
-    types = {"qid": pa.string(), "docid": pa.string(), "q0": pa.string(), "tag": pa.string()}
-    types["score" if format == "trec" else "rank"] = pa.float64() if format == "trec" else pa.int64()
-    table = pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(column_names=list(columns), block_size=1 << 23),
-        parse_options=pacsv.ParseOptions(
-            delimiter=" " if format == "trec" else "\t", quote_char=False, ignore_empty_lines=False
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: t for c, t in types.items() if c in columns},
-            include_columns=["qid", "docid", "score" if format == "trec" else "rank"],
-            null_values=[],
-            strings_can_be_null=False,
-        ),
-    )
-    if table.num_rows == 0:
-        raise ValueError("empty")
-    if format == "trec":
-        scores = table.column("score").to_numpy()
-        name = _first_tag(path)
-    else:
-        ranks = table.column("rank").to_numpy()
-        if (ranks <= 0).any():
-            raise ValueError("bad rank")
-        scores = 1.0 / ranks
-        name = "msmarco"
+    """Parse with the compiled reader; any irregularity raises ``ValueError`` (the checked reader then
+    names the file, line and problem)."""
+    trec = format == "trec"
+    with _contents(path) as data:
+        parsed = _runio.parse(data, trec, True)
+        integer_docs = parsed[0] != _PARSE_NOT_INTEGER
+        if not integer_docs:
+            parsed = _runio.parse(data, trec, False)
+    if parsed[0] != _PARSE_OK:
+        raise ValueError(f"line {parsed[1]} needs the checked reader")
+    _, _, _, qcodes, queries, docs, documents, scores, tag, scattered, unsorted = parsed
+    scores = np.frombuffer(scores, np.float64)
     if not np.isfinite(scores).all():
         raise ValueError("score not finite")
-    query_ids, qcodes = _intern(table.column("qid"), sort=True)
-    doc_vocabulary, dcodes = _intern_docs(table.column("docid"))
-    del table  # the parsed text is no longer needed: free it before sorting
-    return Run._assemble(query_ids, qcodes, doc_vocabulary, dcodes, scores, name)
+    query_ids = _large_strings(*queries).cast(pa.string())
+    order = pc.sort_indices(query_ids).to_numpy()
+    position = np.empty(len(order), dtype=np.int32)
+    position[order] = np.arange(len(order), dtype=np.int32)
+    qcodes = position[np.frombuffer(qcodes, np.int32)]
+    if integer_docs:
+        doc_vocabulary, dcodes = _intern_numbers(np.frombuffer(docs, np.int64))
+    else:
+        doc_vocabulary, dcodes = _large_strings(*documents).cast(pa.string()), np.frombuffer(docs, np.int32)
+    name = tag.decode() if trec else "msmarco"
+    # The parser checked each query's lines for repeats and falling scores; when every query's
+    # lines are contiguous and in byte order, only ties can be out of trec_eval's order.
+    by_score = not (scattered or unsorted) and bool(np.all(order[1:] > order[:-1]))
+    query_ids = query_ids.take(pa.array(order))
+    return Run._assemble(query_ids, qcodes, doc_vocabulary, dcodes, scores, name, by_score, not scattered)
 
 
-def _first_tag(path: Path) -> str:
-    """The run tag (sixth column) of the first line."""
-    for _, line in numbered_lines(path):
-        fields = line.split()
-        return fields[5] if len(fields) == 6 else "hybrid"
-    return "hybrid"
+@contextlib.contextmanager
+def _contents(path: Path):
+    """The file's bytes: memory-mapped, or decompressed for ``*.gz``."""
+    if path.suffix == ".gz":
+        with gzip.open(path, "rb") as handle:
+            yield handle.read()
+        return
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            yield b""
+            return
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            yield mapped
+
+
+def _large_strings(data: bytes, offsets: bytearray) -> pa.Array:
+    return pa.LargeStringArray.from_buffers(len(offsets) // 8 - 1, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 def _read_checked(path: Path, format: str) -> Run:

@@ -1,0 +1,225 @@
+/* Inner loops of hybrid.fusion that numpy can only do by sorting.
+ *
+ * union(sides): per query, the distinct documents of several runs (rows grouped by ascending query),
+ *               by hashing instead of sorting, and the union row of every input row.
+ * rank(offsets, scores, hits): per query, rows by score descending, cut after `hits` (rows tied with the
+ *               last kept score are kept too, so the caller can break those ties by document id).
+ * Arrays come in through the buffer protocol; results are bytearrays for numpy.frombuffer.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "_keyset.h"
+
+static PyObject *new_array(Py_ssize_t count, Py_ssize_t width) {
+    return PyByteArray_FromStringAndSize(NULL, count * width);
+}
+
+/* ------------------------------------------------------------------------- union */
+typedef struct {
+    Py_buffer queries, keys;
+    Py_ssize_t rows, at;
+    int64_t *union_rows;
+} Side;
+
+/* Fills the union columns; returns the union size, or -1 when out of memory. */
+static int64_t union_rows(Side *sides, int count, int32_t *uq, int64_t *uk) {
+    KeySet set = {0};
+    if (keyset_reset(&set, 1 << 12) < 0) return -1;
+    int64_t size = 0;
+    for (;;) {
+        int32_t query = INT32_MAX;
+        int any = 0;
+        for (int s = 0; s < count; s++) {
+            if (sides[s].at < sides[s].rows) {
+                int32_t q = ((const int32_t *)sides[s].queries.buf)[sides[s].at];
+                if (!any || q < query) query = q;
+                any = 1;
+            }
+        }
+        if (!any) break;
+        int64_t first = size;
+        keyset_new_group(&set);
+        for (int s = 0; s < count; s++) {
+            Side *side = &sides[s];
+            const int32_t *qs = side->queries.buf;
+            const int64_t *ks = side->keys.buf;
+            for (; side->at < side->rows && qs[side->at] == query; side->at++) {
+                int64_t key = ks[side->at], row = keyset_find_or_add(&set, key, size);
+                if (row >= 0) {
+                    side->union_rows[side->at] = row;
+                    continue;
+                }
+                uq[size] = query;
+                uk[size] = key;
+                side->union_rows[side->at] = size++;
+                if ((uint64_t)(size - first) * 2 > set.mask) { /* keep the table at most half full */
+                    if (keyset_reset(&set, (set.mask + 1) * 2) < 0) return -1;
+                    for (int64_t r = first; r < size; r++) keyset_find_or_add(&set, uk[r], r);
+                }
+            }
+        }
+    }
+    free(set.slots);
+    return size;
+}
+
+static PyObject *union_(PyObject *self, PyObject *args) {
+    PyObject *list;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &list)) return NULL;
+    int count = (int)PyList_GET_SIZE(list), got = 0;
+    Side *sides = calloc((size_t)count + 1, sizeof(Side));
+    PyObject **outputs = calloc((size_t)count + 1, sizeof(PyObject *));
+    PyObject *uq = NULL, *uk = NULL, *result = NULL;
+    Py_ssize_t total = 0;
+    if (!sides || !outputs) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; got < count; got++) {
+        Side *side = &sides[got];
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, got), "y*y*", &side->queries, &side->keys)) goto done;
+        side->rows = side->queries.len / 4;
+        if (side->keys.len / 8 != side->rows) {
+            PyBuffer_Release(&side->queries);
+            PyBuffer_Release(&side->keys);
+            PyErr_SetString(PyExc_ValueError, "union: queries and keys differ in length");
+            goto done;
+        }
+        total += side->rows;
+        if (!(outputs[got] = new_array(side->rows, 8))) {
+            got++;
+            goto done;
+        }
+        side->union_rows = (int64_t *)PyByteArray_AS_STRING(outputs[got]);
+    }
+    uq = new_array(total, 4);
+    uk = new_array(total, 8);
+    if (!uq || !uk) goto done;
+    int64_t size;
+    Py_BEGIN_ALLOW_THREADS
+    size = union_rows(sides, count, (int32_t *)PyByteArray_AS_STRING(uq), (int64_t *)PyByteArray_AS_STRING(uk));
+    Py_END_ALLOW_THREADS
+    if (size < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (PyByteArray_Resize(uq, size * 4) < 0 || PyByteArray_Resize(uk, size * 8) < 0) goto done;
+    PyObject *rows = PyList_New(count);
+    if (!rows) goto done;
+    for (int s = 0; s < count; s++) {
+        Py_INCREF(outputs[s]);
+        PyList_SET_ITEM(rows, s, outputs[s]);
+    }
+    result = Py_BuildValue("(OON)", uq, uk, rows);
+done:
+    for (int s = 0; s < got; s++) {
+        PyBuffer_Release(&sides[s].queries);
+        PyBuffer_Release(&sides[s].keys);
+    }
+    for (int s = 0; outputs && s < count; s++) Py_XDECREF(outputs[s]);
+    Py_XDECREF(uq);
+    Py_XDECREF(uk);
+    free(sides);
+    free(outputs);
+    return result;
+}
+
+/* ------------------------------------------------------------------------- rank */
+typedef struct {
+    double score;
+    int64_t row;
+} Entry;
+
+static inline int before(const Entry *a, const Entry *b) {
+    return a->score > b->score || (a->score == b->score && a->row < b->row);
+}
+
+/* Sort by score descending, then row ascending (a total order: the result is deterministic). */
+static void sort_entries(Entry *e, int64_t n) {
+    while (n > 24) {
+        Entry pivot = e[n / 2], t;
+        int64_t i = 0, j = n - 1;
+        for (;;) {
+            while (before(&e[i], &pivot)) i++;
+            while (before(&pivot, &e[j])) j--;
+            if (i >= j) break;
+            t = e[i];
+            e[i] = e[j];
+            e[j] = t;
+            i++;
+            j--;
+        }
+        /* recurse into the smaller part, loop on the larger */
+        if (j + 1 < n - j - 1) {
+            sort_entries(e, j + 1);
+            e += j + 1;
+            n -= j + 1;
+        } else {
+            sort_entries(e + j + 1, n - j - 1);
+            n = j + 1;
+        }
+    }
+    for (int64_t i = 1; i < n; i++) {
+        Entry t = e[i];
+        int64_t k = i;
+        for (; k > 0 && before(&t, &e[k - 1]); k--) e[k] = e[k - 1];
+        e[k] = t;
+    }
+}
+
+static PyObject *rank(PyObject *self, PyObject *args) {
+    Py_buffer offsets, scores;
+    Py_ssize_t hits;
+    if (!PyArg_ParseTuple(args, "y*y*n", &offsets, &scores, &hits)) return NULL;
+    Py_ssize_t queries = offsets.len / 8 - 1, rows = scores.len / 8;
+    const int64_t *at = offsets.buf;
+    const double *sc = scores.buf;
+    int64_t widest = 0;
+    for (Py_ssize_t q = 0; q < queries; q++)
+        if (at[q + 1] - at[q] > widest) widest = at[q + 1] - at[q];
+    PyObject *order = new_array(rows, 8), *result = NULL;
+    Entry *entries = malloc((size_t)(widest + 1) * sizeof(Entry));
+    if (!order || !entries) {
+        PyErr_NoMemory();
+    } else {
+        int64_t *out = (int64_t *)PyByteArray_AS_STRING(order), kept = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t q = 0; q < queries; q++) {
+            int64_t n = at[q + 1] - at[q];
+            for (int64_t i = 0; i < n; i++) entries[i] = (Entry){sc[at[q] + i], at[q] + i};
+            sort_entries(entries, n);
+            int64_t keep = n < hits ? n : hits;
+            while (keep > 0 && keep < n && entries[keep].score == entries[keep - 1].score) keep++;
+            for (int64_t i = 0; i < keep; i++) out[kept++] = entries[i].row;
+        }
+        Py_END_ALLOW_THREADS
+        if (PyByteArray_Resize(order, kept * 8) == 0) result = order;
+    }
+    if (!result) Py_XDECREF(order);
+    free(entries);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&scores);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"union", union_, METH_VARARGS,
+     "union([(queries int32, keys int64), ...]) -> (queries, keys, [union row per input row, ...])."},
+    {"rank", rank, METH_VARARGS,
+     "rank(offsets int64, scores float64, hits) -> rows by query, score descending, cut after hits (ties kept)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_fusion_kernels",
+    .m_doc = "Inner loops of hybrid.fusion.",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__fusion_kernels(void) { return PyModule_Create(&module); }

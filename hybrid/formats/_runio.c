@@ -1,0 +1,614 @@
+/* Fast TREC / MS MARCO run parsing and TREC line formatting for hybrid.formats.runs.
+ *
+ * parse(buffer, trec, integer_docs) tokenises a whole run file held in memory, with the GIL released:
+ * query ids are interned (codes in order of first appearance), document ids are either parsed as
+ * canonical non-negative integers or interned, scores are parsed exactly (correctly rounded, as
+ * Python's float() does). Anything unusual (a malformed line, a non-ASCII byte, a score written in a
+ * way this parser does not take) is reported by status, and the caller falls back to its line-by-line
+ * reader, which names the file, line and problem.
+ *
+ * format(...) writes rows as TREC or MS MARCO lines; scores print as Python's f"{s:.6f}" does.
+ * merge(a, b) joins two sorted integer doc id vocabularies in one pass.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../_keyset.h"
+
+enum { PARSE_OK = 0, PARSE_FALLBACK = 1, PARSE_NOT_INTEGER = 2, PARSE_EMPTY = 3, PARSE_NO_MEMORY = 4 };
+
+/* ------------------------------------------------------------------------- interning */
+typedef struct {
+    const char *ptr;
+    int64_t len;
+} Span;
+
+typedef struct {
+    int32_t *slots; /* code + 1 per slot; 0 when empty */
+    uint64_t mask;
+    Span *keys;     /* by code */
+    uint64_t *hashes;
+    int64_t count, room;
+} Table;
+
+static uint64_t hash_bytes(const char *ptr, int64_t len) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)len;
+    while (len >= 8) {
+        uint64_t chunk;
+        memcpy(&chunk, ptr, 8);
+        h = (h ^ chunk) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+        ptr += 8;
+        len -= 8;
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, ptr, (size_t)len);
+    h = (h ^ tail) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
+    return h;
+}
+
+static int table_init(Table *t, uint64_t slots) {
+    t->mask = slots - 1;
+    t->slots = calloc(slots, sizeof(int32_t));
+    t->room = 1024;
+    t->keys = malloc((size_t)t->room * sizeof(Span));
+    t->hashes = malloc((size_t)t->room * sizeof(uint64_t));
+    t->count = 0;
+    return t->slots && t->keys && t->hashes ? 0 : -1;
+}
+
+static void table_free(Table *t) {
+    free(t->slots);
+    free(t->keys);
+    free(t->hashes);
+}
+
+static int table_grow(Table *t) {
+    uint64_t slots = (t->mask + 1) * 2;
+    int32_t *fresh = calloc(slots, sizeof(int32_t));
+    if (!fresh) return -1;
+    for (int64_t code = 0; code < t->count; code++) {
+        uint64_t i = t->hashes[code] & (slots - 1);
+        while (fresh[i]) i = (i + 1) & (slots - 1);
+        fresh[i] = (int32_t)(code + 1);
+    }
+    free(t->slots);
+    t->slots = fresh;
+    t->mask = slots - 1;
+    return 0;
+}
+
+/* The code of the key, added if new; -1 when out of memory or past int32 codes. */
+static int64_t table_code(Table *t, const char *ptr, int64_t len) {
+    uint64_t h = hash_bytes(ptr, len);
+    uint64_t i = h & t->mask;
+    for (;;) {
+        int32_t slot = t->slots[i];
+        if (!slot) break;
+        Span *key = &t->keys[slot - 1];
+        if (t->hashes[slot - 1] == h && key->len == len && memcmp(key->ptr, ptr, (size_t)len) == 0)
+            return slot - 1;
+        i = (i + 1) & t->mask;
+    }
+    if (t->count >= INT32_MAX - 1) return -1;
+    if (t->count == t->room) {
+        int64_t room = t->room * 2;
+        Span *keys = realloc(t->keys, (size_t)room * sizeof(Span));
+        if (!keys) return -1;
+        t->keys = keys;
+        uint64_t *hashes = realloc(t->hashes, (size_t)room * sizeof(uint64_t));
+        if (!hashes) return -1;
+        t->hashes = hashes;
+        t->room = room;
+    }
+    int64_t code = t->count++;
+    t->keys[code].ptr = ptr;
+    t->keys[code].len = len;
+    t->hashes[code] = h;
+    t->slots[i] = (int32_t)(code + 1);
+    if ((uint64_t)t->count * 2 > t->mask + 1 && table_grow(t) < 0) return -1;
+    return code;
+}
+
+/* ------------------------------------------------------------------------- numbers */
+static const double POWERS[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* A decimal score: [+-]digits[.digits][(e|E)[+-]digits], at least one digit before the exponent.
+ * Returns 0 and the correctly rounded value, or 1 when the token is not of that form. */
+static int parse_score(const char *ptr, int64_t len, double *value) {
+    const char *p = ptr, *end = ptr + len;
+    int negative = 0;
+    if (p < end && (*p == '+' || *p == '-')) negative = *p++ == '-';
+    uint64_t mantissa = 0;
+    int digits = 0, significant = 0, fraction = 0, exact = 1;
+    for (; p < end && *p >= '0' && *p <= '9'; p++, digits++) {
+        if (significant < 19) {
+            mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+            if (mantissa) significant++;
+        } else {
+            exact = 0;
+        }
+    }
+    if (p < end && *p == '.') {
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++, digits++) {
+            if (significant < 19) {
+                mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+                if (mantissa) significant++;
+                fraction++;
+            } else {
+                exact = 0;
+            }
+        }
+    }
+    if (!digits) return 1;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        exact = 0;
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        const char *first = p;
+        while (p < end && *p >= '0' && *p <= '9') p++;
+        if (p == first) return 1;
+    }
+    if (p != end) return 1;
+    if (exact && mantissa <= (1ULL << 53) && fraction <= 22) {
+        /* both operands exact, so one IEEE division is correctly rounded (Clinger's fast path) */
+        double v = (double)mantissa / POWERS[fraction];
+        *value = negative ? -v : v;
+        return 0;
+    }
+    char text[512];
+    if (len >= (int64_t)sizeof(text)) return 1;
+    memcpy(text, ptr, (size_t)len);
+    text[len] = '\0';
+    *value = strtod(text, NULL); /* glibc's strtod is correctly rounded */
+    return 0;
+}
+
+/* A canonical non-negative integer ("0" or no leading zero, at most 18 digits); 1 otherwise. */
+static int parse_docnum(const char *ptr, int64_t len, int64_t *value) {
+    if (len < 1 || len > 18 || (ptr[0] == '0' && len > 1)) return 1;
+    int64_t v = 0;
+    for (int64_t i = 0; i < len; i++) {
+        if (ptr[i] < '0' || ptr[i] > '9') return 1;
+        v = v * 10 + (ptr[i] - '0');
+    }
+    *value = v;
+    return 0;
+}
+
+/* A positive rank: ASCII digits only, at most 18. */
+static int parse_rank(const char *ptr, int64_t len, int64_t *value) {
+    int64_t v;
+    if (len < 1 || len > 18) return 1;
+    v = 0;
+    for (int64_t i = 0; i < len; i++) {
+        if (ptr[i] < '0' || ptr[i] > '9') return 1;
+        v = v * 10 + (ptr[i] - '0');
+    }
+    if (v <= 0) return 1;
+    *value = v;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------- parsing */
+/* Byte classes: 1 ASCII whitespace (a field separator), 2 non-ASCII (left to the checked reader). */
+static unsigned char CLASS[256];
+
+static void init_classes(void) {
+    for (int c = 0x80; c < 256; c++) CLASS[c] = 2;
+    CLASS[' '] = CLASS['\t'] = CLASS['\r'] = CLASS['\v'] = CLASS['\f'] = 1;
+}
+
+static inline int is_space(unsigned char c) { return CLASS[c] == 1; }
+
+typedef struct {
+    int trec, integer_docs;
+    int64_t rows, line;
+    int32_t *qcodes;
+    void *docs; /* int64 numbers or int32 codes */
+    double *scores;
+    Table queries, documents;
+    Span tag;
+    KeySet seen;        /* the current query's documents */
+    int scattered;      /* some query's lines are not contiguous */
+    int unsorted;       /* some score is above the one before it in its query */
+} Parse;
+
+/* The key under which a row's document is checked for repeats within its query. */
+static inline int64_t doc_key(const Parse *s, int64_t row) {
+    return s->integer_docs ? ((const int64_t *)s->docs)[row] : ((const int32_t *)s->docs)[row];
+}
+
+static int parse_lines(Parse *s, const char *data, int64_t size) {
+    const char *p = data, *end = data + size;
+    int64_t last_query = -1, group_first = 0;
+    Span last = {NULL, -1};
+    double last_score = 0;
+    while (p < end) {
+        const char *stop = memchr(p, '\n', (size_t)(end - p));
+        if (!stop) stop = end;
+        s->line++;
+        Span fields[7];
+        int count = 0;
+        if (s->trec) {
+            const char *c = p;
+            while (count < 7) {
+                while (c < stop && is_space((unsigned char)*c)) c++;
+                if (c == stop) break;
+                const char *first = c;
+                unsigned char kind;
+                while (c < stop && !(kind = CLASS[(unsigned char)*c])) c++;
+                if (c < stop && kind == 2) return PARSE_FALLBACK;
+                fields[count].ptr = first;
+                fields[count].len = c - first;
+                count++;
+            }
+            if (count == 0) {
+                p = stop + 1;
+                continue;
+            }
+            if (count != 6) return PARSE_FALLBACK;
+        } else {
+            const char *c = p;
+            int blank = 1;
+            for (const char *b = p; b < stop; b++) {
+                if ((unsigned char)*b >= 0x80) return PARSE_FALLBACK;
+                if (!is_space((unsigned char)*b)) blank = 0;
+            }
+            if (blank) {
+                p = stop + 1;
+                continue;
+            }
+            while (count < 4) {
+                const char *tab = memchr(c, '\t', (size_t)(stop - c));
+                const char *field_end = tab ? tab : stop;
+                const char *a = c, *b = field_end;
+                while (a < b && is_space((unsigned char)*a)) a++;
+                while (b > a && is_space((unsigned char)b[-1])) b--;
+                fields[count].ptr = a;
+                fields[count].len = b - a;
+                count++;
+                if (!tab) break;
+                c = tab + 1;
+            }
+            if (count != 3) return PARSE_FALLBACK;
+        }
+        Span qid = fields[0], docid = fields[s->trec ? 2 : 1], value = fields[s->trec ? 4 : 2];
+        if (s->rows == 0 && s->trec) s->tag = fields[5];
+        int64_t query, row = s->rows;
+        int same_query = qid.len == last.len && memcmp(qid.ptr, last.ptr, (size_t)qid.len) == 0;
+        if (same_query) {
+            query = last_query;
+        } else {
+            int64_t known = s->queries.count;
+            query = table_code(&s->queries, qid.ptr, qid.len);
+            if (query < 0) return PARSE_NO_MEMORY;
+            if (query < known) s->scattered = 1;
+            last = qid;
+            last_query = query;
+            group_first = row;
+            keyset_new_group(&s->seen);
+        }
+        s->qcodes[row] = (int32_t)query;
+        if (s->integer_docs) {
+            if (parse_docnum(docid.ptr, docid.len, &((int64_t *)s->docs)[row])) return PARSE_NOT_INTEGER;
+        } else {
+            int64_t code = table_code(&s->documents, docid.ptr, docid.len);
+            if (code < 0) return PARSE_NO_MEMORY;
+            ((int32_t *)s->docs)[row] = (int32_t)code;
+        }
+        if (keyset_find_or_add(&s->seen, doc_key(s, row), row) >= 0) return PARSE_FALLBACK; /* repeated doc */
+        if ((uint64_t)(row - group_first + 1) * 2 > s->seen.mask) { /* keep the table at most half full */
+            if (keyset_reset(&s->seen, (s->seen.mask + 1) * 2) < 0) return PARSE_NO_MEMORY;
+            for (int64_t r = group_first; r <= row; r++) keyset_find_or_add(&s->seen, doc_key(s, r), r);
+        }
+        double score;
+        if (s->trec) {
+            if (parse_score(value.ptr, value.len, &score)) return PARSE_FALLBACK;
+        } else {
+            int64_t rank;
+            if (parse_rank(value.ptr, value.len, &rank)) return PARSE_FALLBACK;
+            score = 1.0 / (double)rank;
+        }
+        s->scores[row] = score;
+        if (same_query) s->unsorted |= score > last_score;
+        last_score = score;
+        s->rows++;
+        p = stop + 1;
+    }
+    return s->rows ? PARSE_OK : PARSE_EMPTY;
+}
+
+/* The keys of a table as (data bytes, int64 offsets bytearray). */
+static PyObject *vocabulary(const Table *t) {
+    int64_t total = 0;
+    for (int64_t i = 0; i < t->count; i++) total += t->keys[i].len;
+    PyObject *data = PyBytes_FromStringAndSize(NULL, total);
+    PyObject *offsets = PyByteArray_FromStringAndSize(NULL, (t->count + 1) * (Py_ssize_t)sizeof(int64_t));
+    if (!data || !offsets) {
+        Py_XDECREF(data);
+        Py_XDECREF(offsets);
+        return NULL;
+    }
+    char *out = PyBytes_AS_STRING(data);
+    int64_t *at = (int64_t *)PyByteArray_AS_STRING(offsets);
+    int64_t position = 0;
+    for (int64_t i = 0; i < t->count; i++) {
+        at[i] = position;
+        memcpy(out + position, t->keys[i].ptr, (size_t)t->keys[i].len);
+        position += t->keys[i].len;
+    }
+    at[t->count] = position;
+    return Py_BuildValue("(NN)", data, offsets);
+}
+
+static int shrunk(PyObject *array, Py_ssize_t size) { return PyByteArray_Resize(array, size) == 0; }
+
+PyDoc_STRVAR(parse_doc,
+             "parse(buffer, trec, integer_docs) -> (status, line, rows, qcodes, query_vocabulary, docs, "
+             "doc_vocabulary, scores, tag, scattered, unsorted)\n\n"
+             "status: 0 ok, 1 fall back to the checked reader (also for a document repeated within a query's "
+             "lines), 2 a doc id is not a canonical integer "
+             "(retry with integer_docs False), 3 no rows. scattered: some query's lines are not contiguous (repeats "
+             "across its groups are then unchecked); unsorted: a score rises within a query. Arrays are bytearrays (int32 query codes in "
+             "first-appearance order, int64 doc numbers or int32 doc codes, float64 scores); vocabularies "
+             "are (bytes, int64 offsets) pairs.");
+
+static PyObject *parse(PyObject *self, PyObject *args) {
+    Py_buffer buffer;
+    int trec, integer_docs;
+    if (!PyArg_ParseTuple(args, "y*pp", &buffer, &trec, &integer_docs)) return NULL;
+    const char *data = buffer.buf;
+    int64_t size = buffer.len;
+    int64_t lines = 1;
+    for (const char *p = data; (p = memchr(p, '\n', (size_t)(data + size - p))) != NULL; p++) lines++;
+    Parse s = {.trec = trec, .integer_docs = integer_docs, .tag = {"hybrid", 6}};
+    PyObject *qcodes = PyByteArray_FromStringAndSize(NULL, lines * (Py_ssize_t)sizeof(int32_t));
+    PyObject *docs = PyByteArray_FromStringAndSize(NULL, lines * (Py_ssize_t)(integer_docs ? 8 : 4));
+    PyObject *scores = PyByteArray_FromStringAndSize(NULL, lines * (Py_ssize_t)sizeof(double));
+    int ready = qcodes && docs && scores && table_init(&s.queries, 1 << 12) == 0 &&
+                table_init(&s.documents, integer_docs ? 2 : 1 << 16) == 0 && keyset_reset(&s.seen, 1 << 12) == 0;
+    int status = PARSE_NO_MEMORY;
+    if (ready) {
+        s.qcodes = (int32_t *)PyByteArray_AS_STRING(qcodes);
+        s.docs = PyByteArray_AS_STRING(docs);
+        s.scores = (double *)PyByteArray_AS_STRING(scores);
+        Py_BEGIN_ALLOW_THREADS
+        status = parse_lines(&s, data, size);
+        Py_END_ALLOW_THREADS
+    }
+    PyObject *result = NULL;
+    if (status == PARSE_NO_MEMORY) {
+        PyErr_NoMemory();
+    } else if (status != PARSE_OK) {
+        result = Py_BuildValue("(iLL)", status, (long long)s.line, (long long)s.rows);
+    } else {
+        PyObject *queries = vocabulary(&s.queries), *documents = vocabulary(&s.documents);
+        Py_ssize_t rows = (Py_ssize_t)s.rows;
+        if (queries && documents && shrunk(qcodes, rows * 4) && shrunk(docs, rows * (integer_docs ? 8 : 4)) &&
+            shrunk(scores, rows * 8)) {
+            result = Py_BuildValue("(iLLOOOOOy#ii)", status, (long long)s.line, (long long)s.rows, qcodes, queries,
+                                   docs, documents, scores, s.tag.ptr, (Py_ssize_t)s.tag.len, s.scattered, s.unsorted);
+        }
+        Py_XDECREF(queries);
+        Py_XDECREF(documents);
+    }
+    Py_XDECREF(qcodes);
+    Py_XDECREF(docs);
+    Py_XDECREF(scores);
+    table_free(&s.queries);
+    table_free(&s.documents);
+    free(s.seen.slots);
+    PyBuffer_Release(&buffer);
+    return result;
+}
+
+/* ------------------------------------------------------------------------- formatting */
+static char *put_integer(char *out, uint64_t v) {
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) *out++ = digits[--n];
+    return out;
+}
+
+/* f"{s:.6f}": exact for every double. Values far from a rounding boundary take the fast path; the
+ * rest (and huge or non-finite values) go through snprintf, which rounds the exact binary value. */
+static char *put_score(char *out, double s) {
+    double a = fabs(s);
+    if (a < 1e12) {
+        double x = a * 1e6; /* correctly rounded: off by at most half an ulp of x */
+        double whole = floor(x), fraction = x - whole;
+        if (fabs(fraction - 0.5) > x * 4.5e-16 + 1e-300) {
+            uint64_t micros = (uint64_t)whole + (fraction > 0.5);
+            if (signbit(s)) *out++ = '-';
+            out = put_integer(out, micros / 1000000);
+            *out++ = '.';
+            uint64_t part = micros % 1000000;
+            for (int i = 5; i >= 0; i--) {
+                out[i] = (char)('0' + part % 10);
+                part /= 10;
+            }
+            return out + 6;
+        }
+    }
+    return out + snprintf(out, 400, "%.6f", s);
+}
+
+typedef struct {
+    char *data;
+    size_t used, room;
+} Buffer;
+
+static int reserve(Buffer *b, size_t more) {
+    if (b->used + more <= b->room) return 0;
+    size_t room = b->room ? b->room : 1 << 16;
+    while (room < b->used + more) room *= 2;
+    char *data = realloc(b->data, room);
+    if (!data) return -1;
+    b->data = data;
+    b->room = room;
+    return 0;
+}
+
+PyDoc_STRVAR(format_doc,
+             "format(qcodes, query_data, query_offsets, docs, doc_numbers, doc_data, doc_offsets, scores, ranks, "
+             "tag, trec) -> bytes\n\n"
+             "Lines for the rows: qcodes/docs int32 codes, ranks int64, scores float64. Query ids come from "
+             "(query_data, query_offsets int64); doc ids from doc_numbers (int64, when not None) or "
+             "(doc_data, doc_offsets int64).");
+
+/* The lines of all rows; 0, or -1 when out of memory. */
+static int format_rows(Buffer *out, Py_buffer *qcodes, Py_buffer *qdata, Py_buffer *qoffsets, Py_buffer *docs,
+                       Py_buffer *dnumbers, Py_buffer *ddata, Py_buffer *doffsets, Py_buffer *scores,
+                       Py_buffer *ranks, Py_buffer *tag, int trec) {
+    Py_ssize_t rows = qcodes->len / 4;
+    const int32_t *q = qcodes->buf, *d = docs->buf;
+    const int64_t *qo = qoffsets->buf, *dn = dnumbers ? dnumbers->buf : NULL, *dof = doffsets->buf, *r = ranks->buf;
+    const double *sc = scores->buf;
+    const char *qd = qdata->buf, *dd = ddata->buf;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        if (i + 16 < rows) /* doc codes jump around the vocabulary: fetch ahead */
+            __builtin_prefetch(dn ? (const void *)&dn[d[i + 16]] : (const void *)&dof[d[i + 16]]);
+        int64_t qlen = qo[q[i] + 1] - qo[q[i]];
+        int64_t dlen = dn ? 20 : dof[d[i] + 1] - dof[d[i]];
+        if (reserve(out, (size_t)(qlen + dlen + tag->len + 480))) return -1;
+        char *p = out->data + out->used;
+        memcpy(p, qd + qo[q[i]], (size_t)qlen);
+        p += qlen;
+        if (trec) {
+            memcpy(p, " Q0 ", 4);
+            p += 4;
+        } else {
+            *p++ = '\t';
+        }
+        if (dn) {
+            p = put_integer(p, (uint64_t)dn[d[i]]);
+        } else {
+            memcpy(p, dd + dof[d[i]], (size_t)dlen);
+            p += dlen;
+        }
+        *p++ = trec ? ' ' : '\t';
+        p = put_integer(p, (uint64_t)r[i]);
+        if (trec) {
+            *p++ = ' ';
+            p = put_score(p, sc[i]);
+            *p++ = ' ';
+            memcpy(p, tag->buf, (size_t)tag->len);
+            p += tag->len;
+        }
+        *p++ = '\n';
+        out->used = (size_t)(p - out->data);
+    }
+    return 0;
+}
+
+static PyObject *format(PyObject *self, PyObject *args) {
+    Py_buffer qcodes, qdata, qoffsets, docs, dnumbers, ddata, doffsets, scores, ranks, tag;
+    PyObject *numbers_object, *result = NULL;
+    int trec;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*Oy*y*y*y*y*p", &qcodes, &qdata, &qoffsets, &docs, &numbers_object, &ddata,
+                          &doffsets, &scores, &ranks, &tag, &trec))
+        return NULL;
+    int numbers = numbers_object != Py_None, status = -2;
+    Py_ssize_t rows = qcodes.len / 4;
+    if (numbers && PyObject_GetBuffer(numbers_object, &dnumbers, PyBUF_SIMPLE) < 0) {
+        numbers = 0;
+        status = -3;
+    } else if (docs.len / 4 != rows || scores.len / 8 != rows || ranks.len / 8 != rows) {
+        PyErr_SetString(PyExc_ValueError, "format: columns differ in length");
+    } else {
+        Buffer out = {0};
+        Py_BEGIN_ALLOW_THREADS
+        status = format_rows(&out, &qcodes, &qdata, &qoffsets, &docs, numbers ? &dnumbers : NULL, &ddata, &doffsets,
+                             &scores, &ranks, &tag, trec);
+        Py_END_ALLOW_THREADS
+        if (status < 0)
+            PyErr_NoMemory();
+        else
+            result = PyBytes_FromStringAndSize(out.data ? out.data : "", (Py_ssize_t)out.used);
+        free(out.data);
+    }
+    if (numbers) PyBuffer_Release(&dnumbers);
+    PyBuffer_Release(&qcodes);
+    PyBuffer_Release(&qdata);
+    PyBuffer_Release(&qoffsets);
+    PyBuffer_Release(&docs);
+    PyBuffer_Release(&ddata);
+    PyBuffer_Release(&doffsets);
+    PyBuffer_Release(&scores);
+    PyBuffer_Release(&ranks);
+    PyBuffer_Release(&tag);
+    return result;
+}
+
+/* ------------------------------------------------------------------------- merging vocabularies */
+PyDoc_STRVAR(merge_doc, "merge(a, b) -> (joint, map_a, map_b): the union of two sorted distinct int64 arrays (bytearrays) "
+                        "and the position of each input value in it.");
+
+
+static PyObject *merge(PyObject *self, PyObject *args) {
+    Py_buffer a, b;
+    if (!PyArg_ParseTuple(args, "y*y*", &a, &b)) return NULL;
+    Py_ssize_t na = a.len / 8, nb = b.len / 8;
+    PyObject *joint = PyByteArray_FromStringAndSize(NULL, (na + nb) * 8), *map_a = PyByteArray_FromStringAndSize(NULL, na * 8), *map_b = PyByteArray_FromStringAndSize(NULL, nb * 8);
+    PyObject *result = NULL;
+    if (joint && map_a && map_b) {
+        const int64_t *x = a.buf, *y = b.buf;
+        int64_t *out = (int64_t *)PyByteArray_AS_STRING(joint);
+        int64_t *ma = (int64_t *)PyByteArray_AS_STRING(map_a), *mb = (int64_t *)PyByteArray_AS_STRING(map_b);
+        Py_ssize_t i = 0, j = 0, n = 0;
+        Py_BEGIN_ALLOW_THREADS
+        while (i < na || j < nb) {
+            if (j == nb || (i < na && x[i] < y[j])) {
+                ma[i] = n;
+                out[n++] = x[i++];
+            } else if (i == na || y[j] < x[i]) {
+                mb[j] = n;
+                out[n++] = y[j++];
+            } else {
+                ma[i] = mb[j] = n;
+                out[n++] = x[i++];
+                j++;
+            }
+        }
+        Py_END_ALLOW_THREADS
+        if (PyByteArray_Resize(joint, n * 8) == 0) result = Py_BuildValue("(OOO)", joint, map_a, map_b);
+    }
+    Py_XDECREF(joint);
+    Py_XDECREF(map_a);
+    Py_XDECREF(map_b);
+    PyBuffer_Release(&a);
+    PyBuffer_Release(&b);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"parse", parse, METH_VARARGS, parse_doc},
+    {"format", format, METH_VARARGS, format_doc},
+    {"merge", merge, METH_VARARGS, merge_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_runio",
+    .m_doc = "Fast run file parsing and formatting.",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__runio(void) {
+    init_classes();
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,139 @@
+"""The compiled run reader and writer against plain Python: the line-by-line reader and f"{s:.6f}"."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hybrid import InputError, Run
+from hybrid.formats.runs import _read_checked, _read_fast
+
+SPACES = st.sampled_from([" ", "  ", "\t", " \t "])
+QIDS = st.sampled_from(["1", "2", "10", "q7", "300674"])
+DOCIDS = st.one_of(
+    st.integers(0, 10**12).map(str),
+    st.sampled_from(["MED-10", "007", "d1", "0", "+5", "9" * 19]),
+)
+SCORES = st.one_of(
+    st.floats(-1e6, 1e6, allow_nan=False).map(repr),
+    st.integers(-50, 50).map(str),
+    st.sampled_from(
+        ["1e3", "2.5E-2", "-0.0", ".5", "7.", "1_0", "1" * 25 + ".5", "0.1000000000000000055511"]
+    ),
+)
+
+
+def parse_both(path, format="trec"):
+    """What each reader makes of a file: ``(dict, order, tag)`` or the error text."""
+    results = []
+    for reader in (_read_fast, _read_checked):
+        try:
+            run = reader(path, format)
+        except (ValueError, InputError) as err:
+            results.append(("error", type(err).__name__))
+            continue
+        results.append((run.to_dict(), [(q, list(d)) for q, d, _ in run], run.name))
+    return results
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(st.tuples(QIDS, DOCIDS, SCORES, SPACES), min_size=1, max_size=40),
+    blank=st.booleans(),
+    crlf=st.booleans(),
+)
+def test_compiled_reader_equals_checked_reader(tmp_path, rows, blank, crlf):
+    """Scattered queries, ties, repeats, integer and string ids, odd spacing and score spellings."""
+    end = "\r\n" if crlf else "\n"
+    lines = [f"{q}{gap}Q0 {d} {i + 1}{gap}{s} tag{end}" for i, (q, d, s, gap) in enumerate(rows)]
+    if blank:
+        lines.insert(len(lines) // 2, "  " + end)
+    path = tmp_path / "run.trec"
+    path.write_text("".join(lines))
+    assert_agree(*parse_both(path))
+
+
+def assert_agree(fast, checked):
+    """The compiled reader may defer (Run.read then uses the checked one), never differ."""
+    if fast[0] != "error":
+        assert fast == checked
+    if checked[0] == "error":
+        assert fast[0] == "error"
+
+
+def test_compiled_reader_takes_the_usual_spellings(tmp_path):
+    """Tabs, CRLF, blank lines, exponents, signs, scattered queries, ties and string ids: no deferral."""
+    path = tmp_path / "run.trec"
+    path.write_text(
+        "q2\tQ0 MED-1 1 1e3 t\r\n\n q1 Q0 MED-2 1 +2.5 t\nq2 Q0 MED-3 2 1000 t\nq1 Q0 MED-1 2 -.5E1 t\n"
+    )
+    fast, checked = parse_both(path)
+    assert fast == checked and fast[0] == {
+        "q1": {"MED-2": 2.5, "MED-1": -5.0},
+        "q2": {"MED-3": 1e3, "MED-1": 1e3},
+    }
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(QIDS, DOCIDS, st.integers(-2, 2000).map(str)), min_size=1, max_size=30))
+def test_compiled_reader_equals_checked_reader_on_msmarco_runs(tmp_path, rows):
+    path = tmp_path / "run.tsv"
+    path.write_text("".join(f"{q}\t{d} \t{r}\n" for q, d, r in rows))
+    assert_agree(*parse_both(path, "msmarco"))
+
+
+def test_repeat_across_separated_lines_of_a_query_is_found(tmp_path):
+    path = tmp_path / "run.trec"
+    path.write_text("1 Q0 7 1 3.0 t\n2 Q0 7 1 2.0 t\n1 Q0 8 2 1.0 t\n1 Q0 7 3 0.5 t\n")
+    with pytest.raises(InputError, match="duplicate document '7' for query '1'") as err:
+        Run.read(path)
+    assert err.value.line == 4
+
+
+def test_non_ascii_ids_and_gzip_are_read(tmp_path):
+    text = "q1 Q0 café 1 2.0 t\nq1 Q0 b 2 1.0 t\n"
+    plain, packed = tmp_path / "run.trec", tmp_path / "run.trec.gz"
+    plain.write_text(text, encoding="utf-8")
+    packed.write_bytes(gzip.compress(text.encode()))
+    assert Run.read(plain).to_dict() == Run.read(packed).to_dict() == {"q1": {"café": 2.0, "b": 1.0}}
+
+
+def halfway_cases() -> list[float]:
+    """Doubles next to x.xxxxxx5 (where %.6f rounding is decided by the last bits)."""
+    values = []
+    for micros in (0, 1, 12345, 999999, 1234567890123, 3):
+        exact = (micros + 0.5) / 1e6
+        bits = struct.unpack("<q", struct.pack("<d", exact))[0]
+        values += [struct.unpack("<d", struct.pack("<q", bits + step))[0] for step in (-2, -1, 0, 1, 2)]
+    return values
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=1, max_size=50))
+def test_written_scores_equal_python_formatting(tmp_path, scores):
+    scores = scores + halfway_cases() + [-0.0, 0.0, 5e-7, -5e-7, 1e12, -1e300, 0.0000005, 2.675]
+    run = Run.from_columns(["q"] * len(scores), [str(i) for i in range(len(scores))], scores)
+    path = run.write(tmp_path / "out.trec", overwrite=True)
+    written = {line.split()[2]: line.split()[4] for line in path.read_text().splitlines()}
+    assert written == {str(i): f"{s:.6f}" for i, s in enumerate(scores)}
+    assert all(math.isfinite(float(v)) for v in written.values())
+
+
+def test_written_lines_equal_python_formatting_for_string_ids(tmp_path):
+    rng = np.random.default_rng(3)
+    qids = [f"q{i % 7}" for i in range(300)]
+    docids = [f"MED-{i}" for i in range(300)]
+    run = Run.from_columns(qids, docids, rng.normal(size=300))
+    path = run.write(tmp_path / "out.trec", tag="x")
+    expected = [
+        f"{q} Q0 {d} {rank} {s:.6f} x"
+        for q, docs, scores in run
+        for rank, (d, s) in enumerate(zip(docs, scores.tolist(), strict=True), start=1)
+    ]
+    assert path.read_text().splitlines() == expected
