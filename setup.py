@@ -2,16 +2,15 @@
 
 from setuptools import Extension, setup
 
-FLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
-SHARED = ["hybrid/_keyset.h"]
+OPTIONS = {
+    "depends": ["hybrid/_keyset.h"],
+    "extra_compile_args": ["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-pthread"],
+    "extra_link_args": ["-pthread"],
+}
 
 setup(
     ext_modules=[
-        Extension(
-            "hybrid.formats._runio", ["hybrid/formats/_runio.c"], depends=SHARED, extra_compile_args=FLAGS
-        ),
-        Extension(
-            "hybrid._fusion_kernels", ["hybrid/_fusion_kernels.c"], depends=SHARED, extra_compile_args=FLAGS
-        ),
+        Extension("hybrid.formats._runio", ["hybrid/formats/_runio.c"], **OPTIONS),
+        Extension("hybrid._fusion_kernels", ["hybrid/_fusion_kernels.c"], **OPTIONS),
     ]
 )

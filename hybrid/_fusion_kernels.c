@@ -1,7 +1,8 @@
 /* Inner loops of hybrid.fusion that numpy can only do by sorting.
  *
- * union(sides): per query, the distinct documents of several runs (rows grouped by ascending query),
- *               by hashing instead of sorting, and the union row of every input row.
+ * union(sides): per query, the distinct documents of several runs (rows grouped by ascending query;
+ *               a row's document is doc_map[doc code]), by hashing instead of sorting, and the union
+ *               row of every input row.
  * rank(offsets, scores, hits): per query, rows by score descending, cut after `hits` (rows tied with the
  *               last kept score are kept too, so the caller can break those ties by document id).
  * Arrays come in through the buffer protocol; results are bytearrays for numpy.frombuffer.
@@ -20,7 +21,7 @@ static PyObject *new_array(Py_ssize_t count, Py_ssize_t width) {
 
 /* ------------------------------------------------------------------------- union */
 typedef struct {
-    Py_buffer queries, keys;
+    Py_buffer queries, docs, doc_map; /* int32 query codes, int32 doc codes, int64 joint code per doc code */
     Py_ssize_t rows, at;
     int64_t *union_rows;
 } Side;
@@ -45,10 +46,12 @@ static int64_t union_rows(Side *sides, int count, int32_t *uq, int64_t *uk) {
         keyset_new_group(&set);
         for (int s = 0; s < count; s++) {
             Side *side = &sides[s];
-            const int32_t *qs = side->queries.buf;
-            const int64_t *ks = side->keys.buf;
+            const int32_t *qs = side->queries.buf, *ds = side->docs.buf;
+            const int64_t *map = side->doc_map.buf;
             for (; side->at < side->rows && qs[side->at] == query; side->at++) {
-                int64_t key = ks[side->at], row = keyset_find_or_add(&set, key, size);
+                if (side->at + 16 < side->rows) /* doc codes jump around the map: fetch ahead */
+                    __builtin_prefetch(&map[ds[side->at + 16]]);
+                int64_t key = map[ds[side->at]], row = keyset_find_or_add(&set, key, size);
                 if (row >= 0) {
                     side->union_rows[side->at] = row;
                     continue;
@@ -81,12 +84,14 @@ static PyObject *union_(PyObject *self, PyObject *args) {
     }
     for (; got < count; got++) {
         Side *side = &sides[got];
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, got), "y*y*", &side->queries, &side->keys)) goto done;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, got), "y*y*y*", &side->queries, &side->docs, &side->doc_map))
+            goto done;
         side->rows = side->queries.len / 4;
-        if (side->keys.len / 8 != side->rows) {
+        if (side->docs.len / 4 != side->rows) {
             PyBuffer_Release(&side->queries);
-            PyBuffer_Release(&side->keys);
-            PyErr_SetString(PyExc_ValueError, "union: queries and keys differ in length");
+            PyBuffer_Release(&side->docs);
+            PyBuffer_Release(&side->doc_map);
+            PyErr_SetString(PyExc_ValueError, "union: queries and docs differ in length");
             goto done;
         }
         total += side->rows;
@@ -118,7 +123,8 @@ static PyObject *union_(PyObject *self, PyObject *args) {
 done:
     for (int s = 0; s < got; s++) {
         PyBuffer_Release(&sides[s].queries);
-        PyBuffer_Release(&sides[s].keys);
+        PyBuffer_Release(&sides[s].docs);
+        PyBuffer_Release(&sides[s].doc_map);
     }
     for (int s = 0; outputs && s < count; s++) Py_XDECREF(outputs[s]);
     Py_XDECREF(uq);
@@ -208,7 +214,8 @@ static PyObject *rank(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"union", union_, METH_VARARGS,
-     "union([(queries int32, keys int64), ...]) -> (queries, keys, [union row per input row, ...])."},
+     "union([(queries int32, docs int32, doc_map int64), ...]) -> (queries, joint docs, [union row per "
+     "input row, ...])."},
     {"rank", rank, METH_VARARGS,
      "rank(offsets int64, scores float64, hits) -> rows by query, score descending, cut after hits (ties kept)."},
     {NULL, NULL, 0, NULL},

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hybrid.formats import _arrow as arrow
 from hybrid.formats.qrels import Qrels
 from hybrid.formats.runs import Run
 
@@ -182,7 +183,7 @@ def _judgments(qrels: Qrels) -> _Judgments:
     index = np.array([i for _, i in integer], dtype=np.float64)
     return _Judgments(
         query_ids,
-        pa.array(docs, pa.string()),
+        arrow.strings(docs),
         keys_arr[order],
         np.array(grades, dtype=np.float64)[order],
         {q: i for i, q in enumerate(query_ids)},
@@ -233,11 +234,11 @@ class Evaluator:
     # ------------------------------------------------------------------ lookup
     def lookup(self, qids: Sequence[str] | pa.Array, docids: Sequence[str] | pa.Array) -> np.ndarray:
         """Grade of each (qid, docid) row; NaN when not judged (or judged negative: unjudged in pool)."""
-        qids = qids if isinstance(qids, pa.Array) else pa.array(qids, pa.string())
-        docids = docids if isinstance(docids, pa.Array) else pa.array(docids, pa.string())
-        q = pc.index_in(qids, value_set=pa.array(self._j.query_ids, pa.string()))
+        qids = qids if isinstance(qids, pa.Array) else arrow.strings(list(qids))
+        docids = docids if isinstance(docids, pa.Array) else arrow.strings(list(docids))
+        q = pc.index_in(qids, value_set=arrow.strings(self._j.query_ids))
         d = pc.index_in(docids, value_set=self._j.doc_ids)
-        return self._grades(q.to_numpy(zero_copy_only=False), d.to_numpy(zero_copy_only=False))
+        return self._grades(arrow.positions(q), arrow.positions(d))
 
     def _grades(self, q: np.ndarray, d: np.ndarray) -> np.ndarray:
         """Grades for float index arrays (NaN = absent) into qrels queries and docs."""
@@ -257,7 +258,7 @@ class Evaluator:
     def _doc_map(self, vocabulary: pa.Array | np.ndarray) -> np.ndarray:
         """For each entry of a run's doc vocabulary, its index among the judged docs (NaN if unjudged)."""
         if not isinstance(vocabulary, np.ndarray):
-            return pc.index_in(vocabulary, value_set=self._j.doc_ids).to_numpy(zero_copy_only=False)
+            return arrow.positions(pc.index_in(vocabulary, value_set=self._j.doc_ids))
         mapping = np.full(len(vocabulary), np.nan)
         if self._j.numeric is not None and len(vocabulary):
             numbers, index = self._j.numeric
@@ -268,8 +269,8 @@ class Evaluator:
 
     def run_grades(self, run: Run) -> tuple[list[str], np.ndarray, np.ndarray]:
         """The judged queries of a run (byte order), their row offsets and each row's grade, after -M."""
-        qmap = pc.index_in(run.query_ids, value_set=pa.array(self._j.query_ids, pa.string()))
-        qmap = qmap.to_numpy(zero_copy_only=False)
+        qmap = pc.index_in(run.query_ids, value_set=arrow.strings(self._j.query_ids))
+        qmap = arrow.positions(qmap)
         row_q = qmap[run.qids]
         keep = ~np.isnan(row_q)
         if self.max_docs is not None:
@@ -286,7 +287,7 @@ class Evaluator:
             run.qids.dtype
         )  # same dtype: no cast of the rows
         offsets = np.searchsorted(run.qids[rows], bounds)
-        query_ids = run.query_ids.take(pa.array(kept_queries)).to_pylist()
+        query_ids = run.query_ids.take(arrow.integers(kept_queries)).to_pylist()
         return query_ids, offsets.astype(np.int64), grades
 
     # ------------------------------------------------------------------ scoring

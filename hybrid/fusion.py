@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from hybrid import _fusion_kernels
 from hybrid._threads import ordered_map
+from hybrid.formats import _arrow as arrow
 from hybrid.formats.runs import Run, joint_doc_vocabulary, read_runs, trec_order
 
 NORMALIZATIONS = ("none", "minmax", "pyserini", "zscore")
@@ -162,11 +163,13 @@ BLOCK_ROWS = 1 << 20  # input rows handled at once: bounds memory on MS MARCO-si
 
 @dataclass
 class _Side:
-    """One run's rows for a block of queries: joint query code (ascending), joint doc code, score."""
+    """One run's rows for a block of queries: joint query code (ascending), the run's own doc code,
+    score; ``doc_map`` gives the joint code of each of the run's doc codes."""
 
     queries: np.ndarray
     docs: np.ndarray
     scores: np.ndarray
+    doc_map: np.ndarray
 
 
 def _top(run: Run, depth: int) -> Run:
@@ -201,7 +204,7 @@ def _blocks(runs: Sequence[Run]):
     query_ids = _sorted_unique(pa.concat_arrays([r.query_ids.cast(pa.string()) for r in runs]))
     doc_vocabulary, doc_maps = joint_doc_vocabulary([r.doc_vocabulary for r in runs])
     joint_queries = [
-        pc.index_in(r.query_ids.cast(pa.string()), value_set=query_ids).to_numpy().astype(np.int32)
+        arrow.numbers(pc.index_in(r.query_ids.cast(pa.string()), value_set=query_ids)).astype(np.int32)
         for r in runs
     ]
     row_queries = [joint[r.qids] for r, joint in zip(runs, joint_queries, strict=True)]
@@ -218,7 +221,7 @@ def _blocks(runs: Sequence[Run]):
             block = []
             for run, queries, doc_map in zip(runs, row_queries, doc_maps, strict=True):
                 lo, hi = np.searchsorted(queries, np.array([first, last], dtype=queries.dtype))
-                block.append(_Side(queries[lo:hi], doc_map[run.docs[lo:hi]], run.scores[lo:hi]))
+                block.append(_Side(queries[lo:hi], run.docs[lo:hi], run.scores[lo:hi], doc_map))
             yield block
 
     return query_ids, doc_vocabulary, blocks()
@@ -228,7 +231,10 @@ def _union(sides: Sequence[_Side]) -> tuple[np.ndarray, np.ndarray, list[np.ndar
     """The union rows of a block (query codes, doc codes; grouped by query) and, per side, the union
     row of each of its rows (one hash pass per query, in compiled code)."""
     queries, docs, rows = _fusion_kernels.union(
-        [(s.queries.astype(np.int32, copy=False), s.docs.astype(np.int64, copy=False)) for s in sides]
+        [
+            (s.queries, s.docs.astype(np.int32, copy=False), s.doc_map.astype(np.int64, copy=False))
+            for s in sides
+        ]
     )
     union_docs = np.frombuffer(docs, np.int64).astype(np.int32)
     return np.frombuffer(queries, np.int32), union_docs, [np.frombuffer(r, np.int64) for r in rows]

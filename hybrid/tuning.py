@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hybrid.evaluation import Evaluator
+from hybrid.formats import _arrow as arrow
 from hybrid.formats.qrels import Qrels
 from hybrid.formats.runs import vocabulary_strings
 from hybrid.fusion import NORMALIZATIONS, Candidates, RunLike, as_runs, interpolate, prepare
@@ -278,7 +279,7 @@ def _judged_rows(
     maybe = _in_vocabulary(candidates.doc_vocabulary, judged_docs)
     rows = np.flatnonzero(maybe[candidates.docs] & judged_query[candidates.qids])
     grades = evaluator.lookup(
-        candidates.query_ids.take(pa.array(candidates.qids[rows])),
+        candidates.query_ids.take(arrow.integers(candidates.qids[rows])),
         vocabulary_strings(candidates.doc_vocabulary, candidates.docs[rows]),
     )
     keep = ~np.isnan(grades)
@@ -290,7 +291,7 @@ def _in_vocabulary(vocabulary: pa.Array | np.ndarray, docids: list[str]) -> np.n
     if isinstance(vocabulary, np.ndarray):
         numbers = [int(d) for d in docids if d.isascii() and d.isdigit() and (d == "0" or d[0] != "0")]
         return np.isin(vocabulary, np.array(numbers, dtype=np.int64))
-    return pc.is_in(vocabulary, value_set=pa.array(docids, pa.string())).to_numpy(zero_copy_only=False)
+    return arrow.numbers(pc.is_in(vocabulary, value_set=arrow.strings(docids)))
 
 
 def _judged_ranks(

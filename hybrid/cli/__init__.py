@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import platform
 import sys
 from dataclasses import dataclass
 
@@ -47,8 +49,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tune_memory() -> None:
+    """Memory settings for the command-line process, which churns through large arrays.
+
+    - numpy asks for transparent huge pages on big arrays; under the common ``defrag=madvise``
+      kernel setting each such fault may compact memory synchronously, which cost more system time
+      than parsing a 7M-line run. numpy's own switch (``NUMPY_MADVISE_HUGEPAGE``) is read only at
+      import, before this runs, so it is applied here unless the user has set it.
+    - glibc hands large freed blocks back to the kernel and maps new ones afresh, so every block
+      is page-faulted in again; keeping freed memory for reuse (and two arenas for the worker
+      threads) halved the system time of ``hybrid fuse`` on MS MARCO-sized runs without raising
+      its peak memory. Skipped when the user sets ``MALLOC_*`` variables or the C library is not glibc.
+    """
+    if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:
+        from numpy._core import multiarray
+
+        multiarray._set_madvise_hugepage(False)
+    if any(name.startswith("MALLOC_") for name in os.environ) or platform.libc_ver()[0] != "glibc":
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
+    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_trim_threshold, (1 << 31) - 1)
+    libc.mallopt(m_arena_max, 2)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _tune_memory()
     try:
         return args.handler(args) or 0
     except (InputError, FileNotFoundError, FileExistsError, ValueError) as err:

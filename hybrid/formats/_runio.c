@@ -13,6 +13,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,6 +220,8 @@ typedef struct {
     KeySet seen;        /* the current query's documents */
     int scattered;      /* some query's lines are not contiguous */
     int unsorted;       /* some score is above the one before it in its query */
+    int64_t group_first; /* first row of the last query's lines */
+    double last_score;
 } Parse;
 
 /* The key under which a row's document is checked for repeats within its query. */
@@ -228,9 +231,8 @@ static inline int64_t doc_key(const Parse *s, int64_t row) {
 
 static int parse_lines(Parse *s, const char *data, int64_t size) {
     const char *p = data, *end = data + size;
-    int64_t last_query = -1, group_first = 0;
+    int64_t last_query = -1;
     Span last = {NULL, -1};
-    double last_score = 0;
     while (p < end) {
         const char *stop = memchr(p, '\n', (size_t)(end - p));
         if (!stop) stop = end;
@@ -293,7 +295,7 @@ static int parse_lines(Parse *s, const char *data, int64_t size) {
             if (query < known) s->scattered = 1;
             last = qid;
             last_query = query;
-            group_first = row;
+            s->group_first = row;
             keyset_new_group(&s->seen);
         }
         s->qcodes[row] = (int32_t)query;
@@ -305,9 +307,9 @@ static int parse_lines(Parse *s, const char *data, int64_t size) {
             ((int32_t *)s->docs)[row] = (int32_t)code;
         }
         if (keyset_find_or_add(&s->seen, doc_key(s, row), row) >= 0) return PARSE_FALLBACK; /* repeated doc */
-        if ((uint64_t)(row - group_first + 1) * 2 > s->seen.mask) { /* keep the table at most half full */
+        if ((uint64_t)(row - s->group_first + 1) * 2 > s->seen.mask) { /* keep the table at most half full */
             if (keyset_reset(&s->seen, (s->seen.mask + 1) * 2) < 0) return PARSE_NO_MEMORY;
-            for (int64_t r = group_first; r <= row; r++) keyset_find_or_add(&s->seen, doc_key(s, r), r);
+            for (int64_t r = s->group_first; r <= row; r++) keyset_find_or_add(&s->seen, doc_key(s, r), r);
         }
         double score;
         if (s->trec) {
@@ -318,8 +320,8 @@ static int parse_lines(Parse *s, const char *data, int64_t size) {
             score = 1.0 / (double)rank;
         }
         s->scores[row] = score;
-        if (same_query) s->unsorted |= score > last_score;
-        last_score = score;
+        if (same_query) s->unsorted |= score > s->last_score;
+        s->last_score = score;
         s->rows++;
         p = stop + 1;
     }
@@ -351,38 +353,147 @@ static PyObject *vocabulary(const Table *t) {
 
 static int shrunk(PyObject *array, Py_ssize_t size) { return PyByteArray_Resize(array, size) == 0; }
 
+
+static int parse_start(Parse *s, int trec, int integer_docs, int32_t *qcodes, void *docs, double *scores) {
+    *s = (Parse){.trec = trec, .integer_docs = integer_docs, .tag = {"hybrid", 6}};
+    s->qcodes = qcodes;
+    s->docs = docs;
+    s->scores = scores;
+    return table_init(&s->queries, 1 << 12) == 0 && table_init(&s->documents, integer_docs ? 2 : 1 << 16) == 0 &&
+                   keyset_reset(&s->seen, 1 << 12) == 0
+               ? 0
+               : -1;
+}
+
+static void parse_free(Parse *s) {
+    table_free(&s->queries);
+    table_free(&s->documents);
+    free(s->seen.slots);
+}
+
+typedef struct {
+    Parse *s;
+    const char *data;
+    int64_t size;
+    int status;
+} Part;
+
+static void *parse_part(void *arg) {
+    Part *part = arg;
+    part->status = parse_lines(part->s, part->data, part->size);
+    return NULL;
+}
+
+/* Appends the second half's rows (parsed on their own) to the first's: one query table, and the
+ * checks that span the cut (a query whose lines run across it). 0, or -1 when out of memory. */
+static int join_halves(Parse *a, Parse *b) {
+    int64_t known = a->queries.count;
+    int continued = a->rows && b->rows && b->queries.keys[0].len == a->queries.keys[a->qcodes[a->rows - 1]].len &&
+                    memcmp(b->queries.keys[0].ptr, a->queries.keys[a->qcodes[a->rows - 1]].ptr,
+                           (size_t)b->queries.keys[0].len) == 0;
+    int32_t *codes = malloc((size_t)(b->queries.count + 1) * sizeof(int32_t));
+    if (!codes) return -1;
+    for (int64_t c = 0; c < b->queries.count; c++) {
+        int64_t code = table_code(&a->queries, b->queries.keys[c].ptr, b->queries.keys[c].len);
+        if (code < 0) {
+            free(codes);
+            return -1;
+        }
+        if (code < known && !(c == 0 && continued)) a->scattered = 1;
+        codes[c] = (int32_t)code;
+    }
+    int width = a->integer_docs ? 8 : 4;
+    memmove(a->qcodes + a->rows, b->qcodes, (size_t)b->rows * 4);
+    memmove((char *)a->docs + a->rows * width, b->docs, (size_t)b->rows * (size_t)width);
+    memmove(a->scores + a->rows, b->scores, (size_t)b->rows * 8);
+    for (int64_t r = a->rows; r < a->rows + b->rows; r++) a->qcodes[r] = codes[a->qcodes[r]];
+    free(codes);
+    if (continued) { /* the query's lines on both sides: falling scores, no document twice */
+        int64_t end = a->rows;
+        while (end < a->rows + b->rows && a->qcodes[end] == a->qcodes[a->rows - 1]) end++;
+        a->unsorted |= a->scores[a->rows] > a->scores[a->rows - 1];
+        keyset_new_group(&a->seen);
+        for (int64_t r = a->group_first; r < end; r++) {
+            if (keyset_find_or_add(&a->seen, doc_key(a, r), r) >= 0) return PARSE_FALLBACK;
+            if ((uint64_t)(r - a->group_first + 1) * 2 > a->seen.mask) {
+                if (keyset_reset(&a->seen, (a->seen.mask + 1) * 2) < 0) return -1;
+                for (int64_t k = a->group_first; k <= r; k++) keyset_find_or_add(&a->seen, doc_key(a, k), k);
+            }
+        }
+    }
+    if (!a->rows) a->tag = b->tag;
+    a->scattered |= b->scattered;
+    a->unsorted |= b->unsorted;
+    a->rows += b->rows;
+    a->line += b->line;
+    return 0;
+}
+
 PyDoc_STRVAR(parse_doc,
              "parse(buffer, trec, integer_docs) -> (status, line, rows, qcodes, query_vocabulary, docs, "
              "doc_vocabulary, scores, tag, scattered, unsorted)\n\n"
              "status: 0 ok, 1 fall back to the checked reader (also for a document repeated within a query's "
-             "lines), 2 a doc id is not a canonical integer "
-             "(retry with integer_docs False), 3 no rows. scattered: some query's lines are not contiguous (repeats "
-             "across its groups are then unchecked); unsorted: a score rises within a query. Arrays are bytearrays (int32 query codes in "
+             "lines), 2 a doc id is not a canonical integer (retry with integer_docs False), 3 no rows. "
+             "scattered: some query's lines are not contiguous (repeats across its groups are then unchecked); "
+             "unsorted: a score rises within a query. Arrays are bytearrays (int32 query codes in "
              "first-appearance order, int64 doc numbers or int32 doc codes, float64 scores); vocabularies "
-             "are (bytes, int64 offsets) pairs.");
+             "are (bytes, int64 offsets) pairs. Runs with integer doc ids of 4 MB or more are parsed in "
+             "two halves on two threads.");
+
+static int64_t count_lines(const char *data, int64_t size) {
+    int64_t lines = 0;
+    for (const char *p = data; (p = memchr(p, '\n', (size_t)(data + size - p))) != NULL; p++) lines++;
+    return lines;
+}
 
 static PyObject *parse(PyObject *self, PyObject *args) {
     Py_buffer buffer;
     int trec, integer_docs;
     if (!PyArg_ParseTuple(args, "y*pp", &buffer, &trec, &integer_docs)) return NULL;
-    const char *data = buffer.buf;
+    const char *data = buffer.buf, *cut = NULL;
     int64_t size = buffer.len;
-    int64_t lines = 1;
-    for (const char *p = data; (p = memchr(p, '\n', (size_t)(data + size - p))) != NULL; p++) lines++;
-    Parse s = {.trec = trec, .integer_docs = integer_docs, .tag = {"hybrid", 6}};
+    if (integer_docs && size >= (4 << 20)) { /* cut after the line ending nearest the middle */
+        const char *newline = memchr(data + size / 2, '\n', (size_t)(size - size / 2));
+        if (newline && newline + 1 < data + size) cut = newline + 1;
+    }
+    int64_t first_lines = cut ? count_lines(data, cut - data) : 0;
+    int64_t lines = (cut ? first_lines + count_lines(cut, data + size - cut) : count_lines(data, size)) + 1;
     PyObject *qcodes = PyByteArray_FromStringAndSize(NULL, lines * (Py_ssize_t)sizeof(int32_t));
     PyObject *docs = PyByteArray_FromStringAndSize(NULL, lines * (Py_ssize_t)(integer_docs ? 8 : 4));
     PyObject *scores = PyByteArray_FromStringAndSize(NULL, lines * (Py_ssize_t)sizeof(double));
-    int ready = qcodes && docs && scores && table_init(&s.queries, 1 << 12) == 0 &&
-                table_init(&s.documents, integer_docs ? 2 : 1 << 16) == 0 && keyset_reset(&s.seen, 1 << 12) == 0;
+    Parse s = {0}, second = {0};
     int status = PARSE_NO_MEMORY;
-    if (ready) {
-        s.qcodes = (int32_t *)PyByteArray_AS_STRING(qcodes);
-        s.docs = PyByteArray_AS_STRING(docs);
-        s.scores = (double *)PyByteArray_AS_STRING(scores);
-        Py_BEGIN_ALLOW_THREADS
-        status = parse_lines(&s, data, size);
-        Py_END_ALLOW_THREADS
+    if (qcodes && docs && scores) {
+        int32_t *q = (int32_t *)PyByteArray_AS_STRING(qcodes);
+        char *d = PyByteArray_AS_STRING(docs);
+        double *sc = (double *)PyByteArray_AS_STRING(scores);
+        int width = integer_docs ? 8 : 4;
+        int ready = parse_start(&s, trec, integer_docs, q, d, sc) == 0 &&
+                    (!cut || parse_start(&second, trec, integer_docs, q + first_lines, d + first_lines * width,
+                                         sc + first_lines) == 0);
+        if (ready) {
+            Py_BEGIN_ALLOW_THREADS
+            if (!cut) {
+                status = parse_lines(&s, data, size);
+            } else {
+                Part halves[2] = {{&s, data, cut - data, 0}, {&second, cut, data + size - cut, 0}};
+                pthread_t thread;
+                int threaded = pthread_create(&thread, NULL, parse_part, &halves[1]) == 0;
+                parse_part(&halves[0]);
+                if (threaded)
+                    pthread_join(thread, NULL);
+                else
+                    parse_part(&halves[1]);
+                int a = halves[0].status, b = halves[1].status;
+                status = a == PARSE_EMPTY ? b : b == PARSE_EMPTY ? a : a != PARSE_OK ? a : b;
+                if (a == PARSE_NO_MEMORY || b == PARSE_NO_MEMORY) status = PARSE_NO_MEMORY;
+                if (status == PARSE_OK) {
+                    int joined = join_halves(&s, &second);
+                    status = joined < 0 ? PARSE_NO_MEMORY : joined;
+                }
+            }
+            Py_END_ALLOW_THREADS
+        }
     }
     PyObject *result = NULL;
     if (status == PARSE_NO_MEMORY) {
@@ -403,23 +514,34 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     Py_XDECREF(qcodes);
     Py_XDECREF(docs);
     Py_XDECREF(scores);
-    table_free(&s.queries);
-    table_free(&s.documents);
-    free(s.seen.slots);
+    parse_free(&s);
+    parse_free(&second);
     PyBuffer_Release(&buffer);
     return result;
 }
 
 /* ------------------------------------------------------------------------- formatting */
+static const char PAIRS[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                "8081828384858687888990919293949596979899";
+
+/* The decimal digits of v, two at a time. */
 static char *put_integer(char *out, uint64_t v) {
     char digits[24];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n) *out++ = digits[--n];
-    return out;
+    char *end = digits + sizeof(digits), *p = end;
+    while (v >= 100) {
+        p -= 2;
+        memcpy(p, PAIRS + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (v >= 10) {
+        p -= 2;
+        memcpy(p, PAIRS + 2 * v, 2);
+    } else {
+        *--p = (char)('0' + v);
+    }
+    memcpy(out, p, (size_t)(end - p));
+    return out + (end - p);
 }
 
 /* f"{s:.6f}": exact for every double. Values far from a rounding boundary take the fast path; the
@@ -434,11 +556,10 @@ static char *put_score(char *out, double s) {
             if (signbit(s)) *out++ = '-';
             out = put_integer(out, micros / 1000000);
             *out++ = '.';
-            uint64_t part = micros % 1000000;
-            for (int i = 5; i >= 0; i--) {
-                out[i] = (char)('0' + part % 10);
-                part /= 10;
-            }
+            uint32_t part = (uint32_t)(micros % 1000000);
+            memcpy(out, PAIRS + 2 * (part / 10000), 2);
+            memcpy(out + 2, PAIRS + 2 * (part / 100 % 100), 2);
+            memcpy(out + 4, PAIRS + 2 * (part % 100), 2);
             return out + 6;
         }
     }
@@ -473,6 +594,7 @@ static int format_rows(Buffer *out, Py_buffer *qcodes, Py_buffer *qdata, Py_buff
                        Py_buffer *dnumbers, Py_buffer *ddata, Py_buffer *doffsets, Py_buffer *scores,
                        Py_buffer *ranks, Py_buffer *tag, int trec) {
     Py_ssize_t rows = qcodes->len / 4;
+    if (reserve(out, (size_t)rows * (size_t)(48 + tag->len))) return -1; /* typical lines: one allocation */
     const int32_t *q = qcodes->buf, *d = docs->buf;
     const int64_t *qo = qoffsets->buf, *dn = dnumbers ? dnumbers->buf : NULL, *dof = doffsets->buf, *r = ranks->buf;
     const double *sc = scores->buf;

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from hybrid._threads import ordered_map
 from hybrid.errors import InputError
+from hybrid.formats import _arrow as arrow
 from hybrid.formats import _runio
 from hybrid.formats._text import numbered_lines
 from hybrid.io import atomic_write
@@ -29,7 +30,9 @@ from hybrid.io import atomic_write
 TREC_COLUMNS = ("qid", "q0", "docid", "rank", "score", "tag")
 MSMARCO_COLUMNS = ("qid", "docid", "rank")
 FORMATS = ("trec", "msmarco")
-_WRITE_CHUNK = 1 << 20  # rows formatted per call of the compiled writer
+# Rows formatted per call of the compiled writer: chunks of ~10 MB stay below glibc's largest mmap
+# threshold, so their memory is reused from chunk to chunk instead of being faulted in afresh.
+_WRITE_CHUNK = 1 << 18
 
 
 class Run:
@@ -162,8 +165,8 @@ class Run:
 
     def subset(self, qids: Iterable[str]) -> Run:
         """Only the given queries (ids absent from the run are ignored)."""
-        wanted = pc.is_in(self.query_ids, value_set=pa.array(list(qids), pa.string()))
-        keep = np.asarray(wanted.to_numpy(zero_copy_only=False))[self.qids]
+        wanted = pc.is_in(self.query_ids, value_set=arrow.strings(list(qids)))
+        keep = arrow.numbers(wanted)[self.qids]
         return self._select(keep)
 
     def _select(self, keep: np.ndarray) -> Run:
@@ -171,7 +174,7 @@ class Run:
         remap = np.full(len(self.query_ids), -1, dtype=np.int32)
         remap[present] = np.arange(len(present), dtype=np.int32)
         return Run(
-            self.query_ids.take(pa.array(present)),
+            self.query_ids.take(arrow.integers(present)),
             self.doc_vocabulary,
             remap[self.qids[keep]],
             self.docs[keep],
@@ -189,7 +192,7 @@ class Run:
 
         return pd.DataFrame(
             {
-                "qid": self.query_ids.take(pa.array(self.qids)).to_pandas(),
+                "qid": self.query_ids.take(arrow.integers(self.qids)).to_pandas(),
                 "docid": self.docid_strings().to_pandas(),
                 "rank": self.ranks(),
                 "score": self.scores,
@@ -267,8 +270,8 @@ def vocabulary_strings(vocabulary: pa.Array | np.ndarray, codes: np.ndarray | No
     """Doc ids as Arrow strings: the whole vocabulary, or the entries at ``codes``."""
     if isinstance(vocabulary, np.ndarray):
         values = vocabulary if codes is None else vocabulary[codes]
-        return pc.cast(pa.array(values), pa.string())
-    return vocabulary if codes is None else vocabulary.take(pa.array(codes))
+        return pc.cast(arrow.integers(values), pa.string())
+    return vocabulary if codes is None else vocabulary.take(arrow.integers(codes))
 
 
 def joint_doc_vocabulary(
@@ -280,20 +283,20 @@ def joint_doc_vocabulary(
     joint one a string vocabulary.
     """
     if all(isinstance(v, np.ndarray) for v in vocabularies):
-        joint, maps = vocabularies[0], [np.arange(len(vocabularies[0]), dtype=np.int64)]
+        joint, maps = vocabularies[0], [None]
         for vocabulary in vocabularies[1:]:
             merged, old, new = (np.frombuffer(a, np.int64) for a in _runio.merge(joint, vocabulary))
-            joint, maps = merged, [old[m] for m in maps] + [new]
-        return joint, maps
+            joint, maps = merged, [old if m is None else old[m] for m in maps] + [new]
+        return joint, [np.arange(len(joint), dtype=np.int64) if m is None else m for m in maps]
     strings = [vocabulary_strings(v) for v in vocabularies]
     joint = strings[0]
     maps = [np.arange(len(joint), dtype=np.int64)]
     for vocabulary in strings[1:]:
         found = pc.index_in(vocabulary, value_set=joint)
-        new = found.is_null().to_numpy(zero_copy_only=False)
-        codes = found.fill_null(0).to_numpy().astype(np.int64)
+        new = arrow.numbers(found.is_null())
+        codes = arrow.numbers(found.fill_null(0)).astype(np.int64)
         codes[new] = len(joint) + np.arange(int(new.sum()))
-        joint = pa.concat_arrays([joint, vocabulary.filter(pa.array(new))])
+        joint = pa.concat_arrays([joint, vocabulary.filter(arrow.booleans(new))])
         maps.append(codes)
     return joint, maps
 
@@ -301,7 +304,7 @@ def joint_doc_vocabulary(
 def _arrow_strings(values) -> pa.Array | pa.ChunkedArray:
     """Arrow strings (a chunked column from the CSV reader stays chunked: no copy)."""
     if not isinstance(values, pa.Array | pa.ChunkedArray):
-        values = pa.array(values, pa.string())
+        values = arrow.strings(list(values))
     return values if values.type == pa.string() else values.cast(pa.string())
 
 
@@ -313,7 +316,7 @@ def _intern_docs(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | np.ndar
     canonical = len(values) > 0 and pc.all(pc.match_substring_regex(values, "^(0|[1-9][0-9]{0,17})$")).as_py()
     if not canonical:
         return _intern(values, sort=False)
-    return _intern_numbers(pc.cast(values, pa.int64()).to_numpy())
+    return _intern_numbers(arrow.numbers(pc.cast(values, pa.int64())))
 
 
 def _intern_numbers(numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -339,17 +342,13 @@ def _intern(values: pa.Array | pa.ChunkedArray, sort: bool) -> tuple[pa.Array, n
         vocabulary = pc.unique(values)
         vocabulary = vocabulary.take(pc.sort_indices(vocabulary))
         codes = pc.index_in(values, value_set=vocabulary)
-        return vocabulary, _numpy(codes).astype(np.int32, copy=False)
+        return vocabulary, arrow.numbers(codes).astype(np.int32, copy=False)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     encoded = pc.dictionary_encode(values)
     vocabulary = encoded.dictionary
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    codes = arrow.numbers(encoded.indices).astype(np.int32, copy=False)
     return vocabulary, codes
-
-
-def _numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return values.to_numpy() if isinstance(values, pa.ChunkedArray) else values.to_numpy(zero_copy_only=False)
 
 
 def trec_order(
@@ -379,7 +378,7 @@ def trec_order(
     group = np.cumsum(~np.concatenate([[False], tied])[rows])
     codes, inverse = np.unique(d[rows], return_inverse=True)
     lexical = np.empty(len(codes), dtype=np.int64)
-    lexical[pc.sort_indices(vocabulary_strings(doc_vocabulary, codes)).to_numpy()] = np.arange(len(codes))
+    lexical[arrow.numbers(pc.sort_indices(vocabulary_strings(doc_vocabulary, codes)))] = np.arange(len(codes))
     within = rows[np.lexsort((-lexical[inverse], group))]
     if np.array_equal(within, rows):
         return perm
@@ -436,20 +435,20 @@ def _read_fast(path: Path, format: str) -> Run:
     scores = np.frombuffer(scores, np.float64)
     if not np.isfinite(scores).all():
         raise ValueError("score not finite")
-    query_ids = _large_strings(*queries).cast(pa.string())
-    order = pc.sort_indices(query_ids).to_numpy()
+    query_ids = arrow.from_buffers(*queries)
+    order = arrow.numbers(pc.sort_indices(query_ids))
     position = np.empty(len(order), dtype=np.int32)
     position[order] = np.arange(len(order), dtype=np.int32)
     qcodes = position[np.frombuffer(qcodes, np.int32)]
     if integer_docs:
         doc_vocabulary, dcodes = _intern_numbers(np.frombuffer(docs, np.int64))
     else:
-        doc_vocabulary, dcodes = _large_strings(*documents).cast(pa.string()), np.frombuffer(docs, np.int32)
+        doc_vocabulary, dcodes = arrow.from_buffers(*documents), np.frombuffer(docs, np.int32)
     name = tag.decode() if trec else "msmarco"
     # The parser checked each query's lines for repeats and falling scores; when every query's
     # lines are contiguous and in byte order, only ties can be out of trec_eval's order.
     by_score = not (scattered or unsorted) and bool(np.all(order[1:] > order[:-1]))
-    query_ids = query_ids.take(pa.array(order))
+    query_ids = query_ids.take(arrow.integers(order))
     return Run._assemble(query_ids, qcodes, doc_vocabulary, dcodes, scores, name, by_score, not scattered)
 
 
@@ -466,10 +465,6 @@ def _contents(path: Path):
             return
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
             yield mapped
-
-
-def _large_strings(data: bytes, offsets: bytearray) -> pa.Array:
-    return pa.LargeStringArray.from_buffers(len(offsets) // 8 - 1, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 def _read_checked(path: Path, format: str) -> Run:

@@ -137,3 +137,39 @@ def test_written_lines_equal_python_formatting_for_string_ids(tmp_path):
         for rank, (d, s) in enumerate(zip(docs, scores.tolist(), strict=True), start=1)
     ]
     assert path.read_text().splitlines() == expected
+
+
+def big_run(tmp_path, lines: list[str]):
+    """A run file past the size (4 MB) at which integer-id runs are parsed in two halves."""
+    path = tmp_path / "big.trec"
+    path.write_text("".join(lines))
+    assert path.stat().st_size > 4 << 20
+    return path
+
+
+@pytest.mark.parametrize("layout", ["one query", "scattered", "rising at the cut"])
+def test_two_halves_equal_the_checked_reader(tmp_path, layout):
+    n = 250_000
+    if layout == "one query":
+        rows = [("7", i, n - i) for i in range(n)]
+    elif layout == "scattered":  # query 1 on both sides of the cut, query 2 around it
+        rows = [("1", i, n - i) for i in range(100)] + [("2", i, n - i) for i in range(n)]
+        rows += [("1", n + i, 50 - i) for i in range(100)]
+    else:
+        rows = [("7", i, float(i % 1000)) for i in range(n)]
+    path = big_run(tmp_path, [f"{q} Q0 {d} 1 {s} t\n" for q, d, s in rows])
+    fast, checked = parse_both(path)
+    assert fast == checked
+
+
+@pytest.mark.parametrize("scattered", [False, True])
+def test_two_halves_find_a_repeat_across_the_cut(tmp_path, scattered):
+    n = 250_000
+    middle = [("2", i, 1.0) for i in range(n)] if scattered else [("1", i, 1.0) for i in range(10, n)]
+    rows = [("1", 5, 9.0), *middle, ("1", 5, 0.5)]
+    path = big_run(tmp_path, [f"{q} Q0 {d} 1 {s} t\n" for q, d, s in rows])
+    with pytest.raises(ValueError):
+        _read_fast(path, "trec")
+    with pytest.raises(InputError, match="duplicate document '5' for query '1'") as err:
+        Run.read(path)
+    assert err.value.line == len(rows)
