@@ -225,6 +225,7 @@ class Evaluator:
             for q in self._j.query_ids
         ]
         self._ideal_cache: dict[int | None, np.ndarray] = {}
+        self._last_queries: tuple[Sequence[str] | None, np.ndarray] = (None, np.zeros(0, np.int64))
 
     @property
     def names(self) -> list[str]:
@@ -267,47 +268,60 @@ class Evaluator:
             mapping[pos[found]] = index[found]
         return mapping
 
-    def run_grades(self, run: Run) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """The judged queries of a run (byte order), their row offsets and each row's grade, after -M."""
-        qmap = pc.index_in(run.query_ids, value_set=arrow.strings(self._j.query_ids))
-        qmap = arrow.positions(qmap)
-        row_q = qmap[run.qids]
-        keep = ~np.isnan(row_q)
+    def run_grades(self, run: Run) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What every measure needs of a run: its judged queries (byte order) and their lengths after
+        -M, and for each row with a grade (in query, then rank order) its query's index, rank and grade."""
+        qmap = arrow.positions(pc.index_in(run.query_ids, value_set=arrow.strings(self._j.query_ids)))
+        kept = np.flatnonzero(~np.isnan(qmap))
+        counts = np.diff(run.offsets)[kept]
         if self.max_docs is not None:
-            keep &= run.ranks() <= self.max_docs
-        rows = np.flatnonzero(keep)
+            counts = np.minimum(counts, self.max_docs)
+        index_of_query = np.full(run.num_queries, -1, dtype=np.int64)
+        index_of_query[kept] = np.arange(len(kept))
         # Only rows whose document is judged for some query need a (query, doc) lookup.
-        dmap = self._doc_map(run.doc_vocabulary)
-        row_d = dmap[run.docs[rows]]
-        candidates = np.flatnonzero(~np.isnan(row_d))
-        grades = np.full(len(rows), np.nan)
-        grades[candidates] = self._grades(row_q[rows[candidates]], row_d[candidates])
-        kept_queries = np.unique(run.qids[rows])
-        bounds = np.append(kept_queries, run.num_queries).astype(
-            run.qids.dtype
-        )  # same dtype: no cast of the rows
-        offsets = np.searchsorted(run.qids[rows], bounds)
-        query_ids = run.query_ids.take(arrow.integers(kept_queries)).to_pylist()
-        return query_ids, offsets.astype(np.int64), grades
+        doc_map = self._doc_map(run.doc_vocabulary)
+        rows = np.flatnonzero((~np.isnan(doc_map))[run.docs])  # a byte table: cheaper to gather from
+        queries = run.qids[rows]
+        seg = index_of_query[queries]
+        rank = rows - run.offsets[queries] + 1
+        inside = seg >= 0
+        inside[inside] = rank[inside] <= counts[seg[inside]]
+        rows, queries, seg, rank = rows[inside], queries[inside], seg[inside], rank[inside]
+        grades = self._grades(qmap[queries], doc_map[run.docs[rows]])
+        judged = ~np.isnan(grades)
+        query_ids = run.query_ids.take(arrow.integers(kept)).to_pylist()
+        return query_ids, counts, seg[judged], rank[judged], grades[judged]
 
     # ------------------------------------------------------------------ scoring
-    def score_ranked(
-        self, query_ids: Sequence[str], offsets: np.ndarray, grades: np.ndarray
-    ) -> dict[str, np.ndarray]:
-        """Per-query values of every measure for ranked rows (already in final order, already cut by -M).
+    def _qrels_indices(self, query_ids: Sequence[str]) -> np.ndarray:
+        """Each query's index in the qrels (remembered for the last list: a sweep passes the same one)."""
+        if self._last_queries[0] is not query_ids:
+            self._last_queries = (
+                query_ids,
+                np.array([self._j.index_of[q] for q in query_ids], dtype=np.int64),
+            )
+        return self._last_queries[1]
 
-        ``query_ids`` must be judged queries; ``grades`` holds NaN for unjudged rows.
+    def score_judged(
+        self,
+        query_ids: Sequence[str],
+        counts: np.ndarray,
+        seg: np.ndarray,
+        rank: np.ndarray,
+        grades: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """Per-query values of every measure, from the judged rows alone (every trec_eval measure
+        depends on those and on each query's length).
+
+        ``query_ids`` must be judged queries and ``counts`` their ranked lengths (already cut by -M);
+        each judged row has its query's index ``seg``, its 1-based ``rank`` and its ``grade`` (rows
+        sorted by query, then rank).
         """
         n = len(query_ids)
-        qi = np.array([self._j.index_of[q] for q in query_ids], dtype=np.int64)
+        qi = self._qrels_indices(query_ids)
         num_rel = self._num_rel[qi].astype(np.float64)
-        counts = np.diff(offsets)
-        # Every measure depends on the judged rows alone (and each query's length): keep just those.
-        rows = np.flatnonzero(~np.isnan(grades))
-        grades = grades[rows]
-        seg = np.searchsorted(offsets, rows, side="right") - 1
-        rank = rows - offsets[seg] + 1
-        starts = np.searchsorted(rows, offsets)
+        counts = np.asarray(counts)
+        starts = np.searchsorted(seg, np.arange(n + 1, dtype=seg.dtype))
         rel = grades >= self.relevance_level
         cum_rel = _segment_cumsum(rel.astype(np.int64), starts)
         has_rel = num_rel > 0
@@ -431,8 +445,8 @@ class Evaluator:
 
     def evaluate(self, run: Run) -> Result:
         """Evaluate one run: per-query values and the summary."""
-        query_ids, offsets, grades = self.run_grades(run)
-        per_query = self.score_ranked(query_ids, offsets, grades)
+        query_ids, *judged = self.run_grades(run)
+        per_query = self.score_judged(query_ids, *judged)
         summary = self.aggregate(per_query)
         if self.complete and "num_rel" in summary:
             # trec_eval -c recounts num_rel over every judged query as grades > 0, whatever -l says.

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hybrid._threads import ordered_map
 from hybrid.evaluation import Evaluator
 from hybrid.formats import _arrow as arrow
 from hybrid.formats.qrels import Qrels
@@ -257,17 +258,16 @@ def _sweep(
     for k in range(len(alphas)):
         rank = ranks[:, k]
         limit = lengths[row_query] if cutoff is None else np.minimum(lengths[row_query], cutoff)
-        kept = rank <= limit
+        kept = np.flatnonzero(rank <= limit)
+        kept = kept[np.lexsort((rank[kept], row_query[kept]))]
         if position_only:
             # Rows below the last judged one within the cut change no position-based measure.
             size = np.zeros(len(query_ids), dtype=np.int64)
             np.maximum.at(size, row_query[kept], rank[kept])
         else:
             size = lengths
-        starts = np.concatenate([[0], np.cumsum(size)])
-        ranked = np.full(int(starts[-1]), np.nan)
-        ranked[starts[row_query[kept]] + rank[kept] - 1] = grades[kept]
-        values[k] = evaluator.score_ranked(query_ids, starts, ranked)[name]
+        per_query = evaluator.score_judged(query_ids, size, row_query[kept], rank[kept], grades[kept])
+        values[k] = per_query[name]
     return query_ids, values
 
 
@@ -288,9 +288,16 @@ def _judged_rows(
 
 def _in_vocabulary(vocabulary: pa.Array | np.ndarray, docids: list[str]) -> np.ndarray:
     """For each vocabulary entry, whether it is one of ``docids``."""
-    if isinstance(vocabulary, np.ndarray):
-        numbers = [int(d) for d in docids if d.isascii() and d.isdigit() and (d == "0" or d[0] != "0")]
-        return np.isin(vocabulary, np.array(numbers, dtype=np.int64))
+    if isinstance(vocabulary, np.ndarray):  # sorted integer ids: look the judged ones up
+        numbers = np.array(
+            [int(d) for d in docids if d.isascii() and d.isdigit() and (d == "0" or d[0] != "0")],
+            dtype=np.int64,
+        )
+        inside = np.zeros(len(vocabulary), dtype=bool)
+        at = np.minimum(np.searchsorted(vocabulary, numbers), max(len(vocabulary) - 1, 0))
+        if len(vocabulary):
+            inside[at[vocabulary[at] == numbers]] = True
+        return inside
     return arrow.numbers(pc.is_in(vocabulary, value_set=arrow.strings(docids)))
 
 
@@ -305,8 +312,14 @@ def _judged_ranks(
     bounds = np.concatenate([[0], np.cumsum(sizes)])
     chunk_starts = np.searchsorted(bounds, np.arange(0, bounds[-1] + 1, PAIRS_PER_CHUNK), side="right") - 1
     edges = np.unique(np.concatenate([chunk_starts, [len(rows)]]))
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        _count_pairs(candidates, offsets, rows, lo, hi, alphas, convex, above)
+    # Chunks own disjoint row ranges of ``above``, so they can run side by side.
+    for _ in ordered_map(
+        lambda bounds: _count_pairs(
+            candidates, offsets, rows, *bounds, alphas, convex, above[bounds[0] : bounds[1]]
+        ),
+        zip(edges[:-1], edges[1:], strict=True),
+    ):
+        pass
     return 1 + np.cumsum(above[:, :-1], axis=1)
 
 
@@ -320,15 +333,16 @@ def _count_pairs(
     convex: bool,
     above: np.ndarray,
 ) -> None:
-    """Add, for judged rows ``lo:hi``, how many rows of their query rank above them along alpha."""
+    """Add, for judged rows ``lo:hi``, how many rows of their query rank above them along alpha
+    (``above`` holds those rows' difference arrays)."""
     num_alphas = len(alphas)
     judged = rows[lo:hi]
     starts = offsets[candidates.qids[judged]]
     sizes = offsets[candidates.qids[judged] + 1] - starts
-    local = np.repeat(np.arange(lo, hi), sizes)  # index into rows / above
+    local = np.repeat(np.arange(hi - lo), sizes)  # index into above
     first = np.repeat(np.cumsum(sizes) - sizes, sizes)
     i = np.repeat(starts, sizes) + np.arange(len(local)) - first
-    j = rows[local]
+    j = rows[lo + local]
     distinct = i != j
     i, j, local = i[distinct], j[distinct], local[distinct]
 
@@ -405,7 +419,8 @@ def _summary(evaluator: Evaluator, values: np.ndarray) -> float:
 
 
 def _single_run_score(evaluator: Evaluator, run, hits: int, name: str) -> float:
-    return evaluator.evaluate(run.top(hits)).summary[name]
+    longest = int(np.diff(run.offsets).max()) if len(run) else 0
+    return evaluator.evaluate(run if longest <= hits else run.top(hits)).summary[name]
 
 
 def _cross_validate(
