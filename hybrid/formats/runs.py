@@ -4,6 +4,10 @@ A :class:`Run` is columnar: query and document ids are interned (``int32`` codes
 vocabularies held as Arrow arrays) and scores are one ``float64`` array, so a 7M-line run fits
 in a few hundred MB. Rows are always in trec_eval's order: query id (byte order), score
 descending, ties broken by document id descending.
+
+Files are parsed and written by a small C module (``_runio.c``); a file it does not take as it is
+(a malformed line, a non-ASCII id, a score spelled like ``1_0``) goes through the line-by-line reader,
+which gives the same run or names the file, line and problem.
 """
 
 from __future__ import annotations
@@ -302,7 +306,7 @@ def joint_doc_vocabulary(
 
 
 def _arrow_strings(values) -> pa.Array | pa.ChunkedArray:
-    """Arrow strings (a chunked column from the CSV reader stays chunked: no copy)."""
+    """Arrow strings (a chunked Arrow column stays chunked: no copy)."""
     if not isinstance(values, pa.Array | pa.ChunkedArray):
         values = arrow.strings(list(values))
     return values if values.type == pa.string() else values.cast(pa.string())
