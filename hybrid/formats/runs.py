@@ -221,17 +221,19 @@ class Run:
         if format == "trec" and (not tag or any(c.isspace() for c in tag)):
             raise ValueError(f"run tag {tag!r} must be one word")
         ranks = self.ranks()
+        qids, docs = self.qids.astype(np.int32, copy=False), self.docs.astype(np.int32, copy=False)
+        scores = self.scores.astype(np.float64, copy=False)
         query_data, query_offsets = _string_buffers(self.query_ids)
         if isinstance(self.doc_vocabulary, np.ndarray):
-            numbers, doc_data, doc_offsets = self.doc_vocabulary, b"", np.zeros(1, np.int64)
+            numbers, doc_data, doc_offsets = self.doc_vocabulary.astype(np.int64, copy=False), b"", np.zeros(1, np.int64)
         else:
             numbers, (doc_data, doc_offsets) = None, _string_buffers(self.doc_vocabulary)
 
         def lines(lo: int) -> bytes:
             rows = slice(lo, lo + _WRITE_CHUNK)
             return _runio.format(
-                self.qids[rows], query_data, query_offsets, self.docs[rows], numbers, doc_data, doc_offsets,
-                self.scores[rows], ranks[rows], tag.encode(), format == "trec",
+                qids[rows], query_data, query_offsets, docs[rows], numbers, doc_data, doc_offsets,
+                scores[rows], ranks[rows], tag.encode(), format == "trec",
             )  # fmt: skip
 
         with atomic_write(path, overwrite, mode="wb") as out:
