@@ -332,7 +332,8 @@ def _intern_numbers(numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         present = np.zeros(top + 1, dtype=bool)
         present[numbers] = True
         vocabulary = np.flatnonzero(present)
-        code_of = np.cumsum(present, dtype=np.int32) - 1
+        code_of = np.empty(top + 1, dtype=np.int32)  # only present ids are read back
+        code_of[vocabulary] = np.arange(len(vocabulary), dtype=np.int32)
         return vocabulary, code_of[numbers]
     order = np.argsort(numbers, kind="stable")
     ordered = numbers[order]
