@@ -192,20 +192,20 @@ static PyObject *rank(PyObject *self, PyObject *args) {
     if (!order || !entries) {
         PyErr_NoMemory();
     } else {
-        int64_t *out = (int64_t *)PyByteArray_AS_STRING(order), kept = 0;
+        int64_t *out = (int64_t *)PyByteArray_AS_STRING(order), kept = 0, extra = 0;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t q = 0; q < queries; q++) {
             int64_t n = at[q + 1] - at[q];
             for (int64_t i = 0; i < n; i++) entries[i] = (Entry){sc[at[q] + i], at[q] + i};
             sort_entries(entries, n);
             int64_t keep = n < hits ? n : hits;
-            while (keep > 0 && keep < n && entries[keep].score == entries[keep - 1].score) keep++;
+            while (keep > 0 && keep < n && entries[keep].score == entries[keep - 1].score) keep++, extra++;
             for (int64_t i = 0; i < keep; i++) out[kept++] = entries[i].row;
         }
         Py_END_ALLOW_THREADS
-        if (PyByteArray_Resize(order, kept * 8) == 0) result = order;
+        if (PyByteArray_Resize(order, kept * 8) == 0) result = Py_BuildValue("(OL)", order, (long long)extra);
     }
-    if (!result) Py_XDECREF(order);
+    Py_XDECREF(order);
     free(entries);
     PyBuffer_Release(&offsets);
     PyBuffer_Release(&scores);
@@ -217,7 +217,8 @@ static PyMethodDef methods[] = {
      "union([(queries int32, docs int32, doc_map int64), ...]) -> (queries, joint docs, [union row per "
      "input row, ...])."},
     {"rank", rank, METH_VARARGS,
-     "rank(offsets int64, scores float64, hits) -> rows by query, score descending, cut after hits (ties kept)."},
+     "rank(offsets int64, scores float64, hits) -> (rows, extra): rows by query, score descending, cut after "
+     "hits; the extra rows past hits that tie with the last kept score are kept too."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -325,11 +325,14 @@ def _rank_rows(
     if np.isnan(scores).any():
         raise ValueError("fused scores are not numbers (an infinite input score?)")
     offsets = np.searchsorted(qids, np.arange(qids[0], qids[-1] + 2, dtype=qids.dtype)).astype(np.int64)
-    order = np.frombuffer(_fusion_kernels.rank(offsets, scores, hits), np.int64)
+    order, extra = _fusion_kernels.rank(offsets, scores, hits)
+    order = np.frombuffer(order, np.int64)
     qids, docs, scores = qids[order], docs[order], scores[order]
-    ties = trec_order(qids, scores, docs, doc_vocabulary)
+    ties = trec_order(qids, scores, docs, doc_vocabulary, by_score=True)
     if ties is not None:
         qids, docs, scores = qids[ties], docs[ties], scores[ties]
+    if not extra:  # no tie ran past the cut
+        return qids, docs, scores
     keep = _ranks(qids) <= hits
     return qids[keep], docs[keep], scores[keep]
 

@@ -442,7 +442,7 @@ PyDoc_STRVAR(parse_doc,
 
 static int64_t count_lines(const char *data, int64_t size) {
     int64_t lines = 0;
-    for (const char *p = data; (p = memchr(p, '\n', (size_t)(data + size - p))) != NULL; p++) lines++;
+    for (int64_t i = 0; i < size; i++) lines += data[i] == '\n'; /* vectorised by the compiler */
     return lines;
 }
 
@@ -583,20 +583,21 @@ static int reserve(Buffer *b, size_t more) {
 }
 
 PyDoc_STRVAR(format_doc,
-             "format(qcodes, query_data, query_offsets, docs, doc_numbers, doc_data, doc_offsets, scores, ranks, "
+             "format(qcodes, query_data, query_offsets, docs, doc_numbers, doc_data, doc_offsets, scores, row_offsets, first, "
              "tag, trec) -> bytes\n\n"
-             "Lines for the rows: qcodes/docs int32 codes, ranks int64, scores float64. Query ids come from "
+             "Lines for rows first, first + 1, ... of a run: qcodes/docs int32 codes, scores float64; a row's "
+             "rank comes from row_offsets (int64, where each query's rows start). Query ids come from "
              "(query_data, query_offsets int64); doc ids from doc_numbers (int64, when not None) or "
              "(doc_data, doc_offsets int64).");
 
 /* The lines of all rows; 0, or -1 when out of memory. */
 static int format_rows(Buffer *out, Py_buffer *qcodes, Py_buffer *qdata, Py_buffer *qoffsets, Py_buffer *docs,
                        Py_buffer *dnumbers, Py_buffer *ddata, Py_buffer *doffsets, Py_buffer *scores,
-                       Py_buffer *ranks, Py_buffer *tag, int trec) {
+                       Py_buffer *row_offsets, Py_ssize_t first, Py_buffer *tag, int trec) {
     Py_ssize_t rows = qcodes->len / 4;
     if (reserve(out, (size_t)rows * (size_t)(48 + tag->len))) return -1; /* typical lines: one allocation */
     const int32_t *q = qcodes->buf, *d = docs->buf;
-    const int64_t *qo = qoffsets->buf, *dn = dnumbers ? dnumbers->buf : NULL, *dof = doffsets->buf, *r = ranks->buf;
+    const int64_t *qo = qoffsets->buf, *dn = dnumbers ? dnumbers->buf : NULL, *dof = doffsets->buf, *r = row_offsets->buf;
     const double *sc = scores->buf;
     const char *qd = qdata->buf, *dd = ddata->buf;
     for (Py_ssize_t i = 0; i < rows; i++) {
@@ -621,7 +622,7 @@ static int format_rows(Buffer *out, Py_buffer *qcodes, Py_buffer *qdata, Py_buff
             p += dlen;
         }
         *p++ = trec ? ' ' : '\t';
-        p = put_integer(p, (uint64_t)r[i]);
+        p = put_integer(p, (uint64_t)(first + i - r[q[i]] + 1)); /* rank within the query */
         if (trec) {
             *p++ = ' ';
             p = put_score(p, sc[i]);
@@ -636,24 +637,25 @@ static int format_rows(Buffer *out, Py_buffer *qcodes, Py_buffer *qdata, Py_buff
 }
 
 static PyObject *format(PyObject *self, PyObject *args) {
-    Py_buffer qcodes, qdata, qoffsets, docs, dnumbers, ddata, doffsets, scores, ranks, tag;
+    Py_buffer qcodes, qdata, qoffsets, docs, dnumbers, ddata, doffsets, scores, row_offsets, tag;
+    Py_ssize_t first;
     PyObject *numbers_object, *result = NULL;
     int trec;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*Oy*y*y*y*y*p", &qcodes, &qdata, &qoffsets, &docs, &numbers_object, &ddata,
-                          &doffsets, &scores, &ranks, &tag, &trec))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*Oy*y*y*y*ny*p", &qcodes, &qdata, &qoffsets, &docs, &numbers_object, &ddata,
+                          &doffsets, &scores, &row_offsets, &first, &tag, &trec))
         return NULL;
     int numbers = numbers_object != Py_None, status = -2;
     Py_ssize_t rows = qcodes.len / 4;
     if (numbers && PyObject_GetBuffer(numbers_object, &dnumbers, PyBUF_SIMPLE) < 0) {
         numbers = 0;
         status = -3;
-    } else if (docs.len / 4 != rows || scores.len / 8 != rows || ranks.len / 8 != rows) {
+    } else if (docs.len / 4 != rows || scores.len / 8 != rows) {
         PyErr_SetString(PyExc_ValueError, "format: columns differ in length");
     } else {
         Buffer out = {0};
         Py_BEGIN_ALLOW_THREADS
         status = format_rows(&out, &qcodes, &qdata, &qoffsets, &docs, numbers ? &dnumbers : NULL, &ddata, &doffsets,
-                             &scores, &ranks, &tag, trec);
+                             &scores, &row_offsets, first, &tag, trec);
         Py_END_ALLOW_THREADS
         if (status < 0)
             PyErr_NoMemory();
@@ -669,7 +671,7 @@ static PyObject *format(PyObject *self, PyObject *args) {
     PyBuffer_Release(&ddata);
     PyBuffer_Release(&doffsets);
     PyBuffer_Release(&scores);
-    PyBuffer_Release(&ranks);
+    PyBuffer_Release(&row_offsets);
     PyBuffer_Release(&tag);
     return result;
 }

@@ -220,7 +220,6 @@ class Run:
         tag = tag or self.name
         if format == "trec" and (not tag or any(c.isspace() for c in tag)):
             raise ValueError(f"run tag {tag!r} must be one word")
-        ranks = self.ranks()
         qids, docs = self.qids.astype(np.int32, copy=False), self.docs.astype(np.int32, copy=False)
         scores = self.scores.astype(np.float64, copy=False)
         query_data, query_offsets = _string_buffers(self.query_ids)
@@ -233,7 +232,7 @@ class Run:
             rows = slice(lo, lo + _WRITE_CHUNK)
             return _runio.format(
                 qids[rows], query_data, query_offsets, docs[rows], numbers, doc_data, doc_offsets,
-                scores[rows], ranks[rows], tag.encode(), format == "trec",
+                scores[rows], self.offsets, lo, tag.encode(), format == "trec",
             )  # fmt: skip
 
         with atomic_write(path, overwrite, mode="wb") as out:
