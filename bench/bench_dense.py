@@ -56,7 +56,9 @@ def main() -> None:
     parser.add_argument("--topics", default="scifact-test")
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--backends", nargs="+", default=["torch", "torch-bf16", "onnx-int8"])
+    parser.add_argument(
+        "--backends", nargs="+", default=["torch", "torch-bf16", "onnx-int8", "onnx-int8-token"]
+    )
     parser.add_argument("--latency-queries", type=int, default=100)
     args = parser.parse_args()
 

@@ -38,7 +38,8 @@ def _add_encoder(parser: argparse.ArgumentParser, required: bool = True) -> None
         choices=BACKENDS,
         default="torch",
         help="how to run the model (default torch): torch fp32; torch-bf16 autocast; torch-int8 dynamic "
-        "quantisation; onnx (ONNX Runtime fp32); onnx-int8 (ONNX Runtime, dynamic int8)",
+        "quantisation; onnx (ONNX Runtime fp32); onnx-int8 (ONNX Runtime, dynamic int8); onnx-int8-token "
+        "(as onnx-int8 with per-token activation scales in the feed-forward layers: closer to fp32)",
     )
     group.add_argument("--max-length", type=int, help="document max length in wordpieces (tct_colbert: 512)")
     norm = group.add_mutually_exclusive_group()

@@ -55,7 +55,13 @@ def test_pooling_classes_prefixes_and_normalisation(tiny_bert):
 
 @pytest.mark.parametrize(
     ("backend", "min_cosine"),
-    [("onnx", 0.99999), ("torch-bf16", 0.999), ("onnx-int8", 0.97), ("torch-int8", 0.9)],
+    [
+        ("onnx", 0.99999),
+        ("torch-bf16", 0.999),
+        ("onnx-int8-token", 0.996),
+        ("onnx-int8", 0.97),
+        ("torch-int8", 0.9),
+    ],
 )
 def test_fast_backends_stay_close_to_fp32(minilm, slice_docs, backend, min_cosine):
     from hybrid.dense import load_encoder
