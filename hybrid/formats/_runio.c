@@ -430,15 +430,15 @@ static int join_halves(Parse *a, Parse *b) {
 }
 
 PyDoc_STRVAR(parse_doc,
-             "parse(buffer, trec, integer_docs) -> (status, line, rows, qcodes, query_vocabulary, docs, "
+             "parse(buffer, trec, integer_docs, halves) -> (status, line, rows, qcodes, query_vocabulary, docs, "
              "doc_vocabulary, scores, tag, scattered, unsorted)\n\n"
              "status: 0 ok, 1 fall back to the checked reader (also for a document repeated within a query's "
              "lines), 2 a doc id is not a canonical integer (retry with integer_docs False), 3 no rows. "
              "scattered: some query's lines are not contiguous (repeats across its groups are then unchecked); "
              "unsorted: a score rises within a query. Arrays are bytearrays (int32 query codes in "
              "first-appearance order, int64 doc numbers or int32 doc codes, float64 scores); vocabularies "
-             "are (bytes, int64 offsets) pairs. Runs with integer doc ids of 4 MB or more are parsed in "
-             "two halves on two threads.");
+             "are (bytes, int64 offsets) pairs. With halves, runs with integer doc ids of 4 MB or more are "
+             "parsed in two halves on two threads.");
 
 static int64_t count_lines(const char *data, int64_t size) {
     int64_t lines = 0;
@@ -448,11 +448,11 @@ static int64_t count_lines(const char *data, int64_t size) {
 
 static PyObject *parse(PyObject *self, PyObject *args) {
     Py_buffer buffer;
-    int trec, integer_docs;
-    if (!PyArg_ParseTuple(args, "y*pp", &buffer, &trec, &integer_docs)) return NULL;
+    int trec, integer_docs, halves;
+    if (!PyArg_ParseTuple(args, "y*ppp", &buffer, &trec, &integer_docs, &halves)) return NULL;
     const char *data = buffer.buf, *cut = NULL;
     int64_t size = buffer.len;
-    if (integer_docs && size >= (4 << 20)) { /* cut after the line ending nearest the middle */
+    if (halves && integer_docs && size >= (4 << 20)) { /* cut after the line ending nearest the middle */
         const char *newline = memchr(data + size / 2, '\n', (size_t)(size - size / 2));
         if (newline && newline + 1 < data + size) cut = newline + 1;
     }

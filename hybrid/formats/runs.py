@@ -117,11 +117,12 @@ class Run:
         return cls.from_columns(qids, docids, scores, name)
 
     @classmethod
-    def read(cls, path: str | os.PathLike[str], format: str = "auto") -> Run:
+    def read(cls, path: str | os.PathLike[str], format: str = "auto", threads: int = 2) -> Run:
         """Read a TREC or MS MARCO run (``format='auto'`` looks at the first line).
 
         MS MARCO runs have no score: each hit gets 1/rank, as Pyserini's converter does, so they
-        rank correctly but cannot be fused by score.
+        rank correctly but cannot be fused by score. ``threads=2`` parses a large file with integer
+        doc ids in two halves side by side.
         """
         path = Path(path)
         if format == "auto":
@@ -129,7 +130,7 @@ class Run:
         if format not in FORMATS:
             raise ValueError(f"unknown run format {format!r}; expected one of {FORMATS}")
         try:
-            return _read_fast(path, format)
+            return _read_fast(path, format, threads > 1)
         except ValueError:
             return _read_checked(path, format)
 
@@ -224,7 +225,11 @@ class Run:
         scores = self.scores.astype(np.float64, copy=False)
         query_data, query_offsets = _string_buffers(self.query_ids)
         if isinstance(self.doc_vocabulary, np.ndarray):
-            numbers, doc_data, doc_offsets = self.doc_vocabulary.astype(np.int64, copy=False), b"", np.zeros(1, np.int64)
+            numbers, doc_data, doc_offsets = (
+                self.doc_vocabulary.astype(np.int64, copy=False),
+                b"",
+                np.zeros(1, np.int64),
+            )
         else:
             numbers, (doc_data, doc_offsets) = None, _string_buffers(self.doc_vocabulary)
 
@@ -243,8 +248,10 @@ class Run:
 
 # --------------------------------------------------------------------------- helpers
 def read_runs(paths: Sequence[str | os.PathLike[str]], format: str = "auto") -> list[Run]:
-    """:meth:`Run.read` of several files, side by side on threads."""
-    return list(ordered_map(lambda path: Run.read(path, format), paths))
+    """:meth:`Run.read` of several files, side by side on threads (one each: a file split in
+    halves as well would only add work)."""
+    threads = 2 if len(paths) == 1 else 1
+    return list(ordered_map(lambda path: Run.read(path, format, threads), paths))
 
 
 def detect_format(path: Path) -> str:
@@ -426,15 +433,15 @@ def _first_duplicate(run: Run) -> tuple[str, str] | None:
 _PARSE_OK, _PARSE_NOT_INTEGER = 0, 2
 
 
-def _read_fast(path: Path, format: str) -> Run:
+def _read_fast(path: Path, format: str, halves: bool = True) -> Run:
     """Parse with the compiled reader; any irregularity raises ``ValueError`` (the checked reader then
     names the file, line and problem)."""
     trec = format == "trec"
     with _contents(path) as data:
-        parsed = _runio.parse(data, trec, True)
+        parsed = _runio.parse(data, trec, True, halves)
         integer_docs = parsed[0] != _PARSE_NOT_INTEGER
         if not integer_docs:
-            parsed = _runio.parse(data, trec, False)
+            parsed = _runio.parse(data, trec, False, False)
     if parsed[0] != _PARSE_OK:
         raise ValueError(f"line {parsed[1]} needs the checked reader")
     _, _, _, qcodes, queries, docs, documents, scores, tag, scattered, unsorted = parsed
