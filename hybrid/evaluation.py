@@ -256,7 +256,7 @@ class Evaluator:
         grades[grades < 0] = np.nan
         return grades
 
-    def _doc_map(self, vocabulary: pa.Array | np.ndarray) -> np.ndarray:
+    def doc_map(self, vocabulary: pa.Array | np.ndarray) -> np.ndarray:
         """For each entry of a run's doc vocabulary, its index among the judged docs (NaN if unjudged)."""
         if not isinstance(vocabulary, np.ndarray):
             return arrow.positions(pc.index_in(vocabulary, value_set=self._j.doc_ids))
@@ -279,7 +279,7 @@ class Evaluator:
         index_of_query = np.full(run.num_queries, -1, dtype=np.int64)
         index_of_query[kept] = np.arange(len(kept))
         # Only rows whose document is judged for some query need a (query, doc) lookup.
-        doc_map = self._doc_map(run.doc_vocabulary)
+        doc_map = self.doc_map(run.doc_vocabulary)
         rows = np.flatnonzero((~np.isnan(doc_map))[run.docs])  # a byte table: cheaper to gather from
         queries = run.qids[rows]
         seg = index_of_query[queries]

@@ -275,30 +275,14 @@ def _judged_rows(
     evaluator: Evaluator, candidates: Candidates, judged_query: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Union rows with a grade (in judged queries) and their grades."""
-    judged_docs = sorted({d for docs in evaluator.qrels.values() for d in docs})
-    maybe = _in_vocabulary(candidates.doc_vocabulary, judged_docs)
-    rows = np.flatnonzero(maybe[candidates.docs] & judged_query[candidates.qids])
+    judged_somewhere = ~np.isnan(evaluator.doc_map(candidates.doc_vocabulary))
+    rows = np.flatnonzero(judged_somewhere[candidates.docs] & judged_query[candidates.qids])
     grades = evaluator.lookup(
         candidates.query_ids.take(arrow.integers(candidates.qids[rows])),
         vocabulary_strings(candidates.doc_vocabulary, candidates.docs[rows]),
     )
     keep = ~np.isnan(grades)
     return rows[keep], grades[keep]
-
-
-def _in_vocabulary(vocabulary: pa.Array | np.ndarray, docids: list[str]) -> np.ndarray:
-    """For each vocabulary entry, whether it is one of ``docids``."""
-    if isinstance(vocabulary, np.ndarray):  # sorted integer ids: look the judged ones up
-        numbers = np.array(
-            [int(d) for d in docids if d.isascii() and d.isdigit() and (d == "0" or d[0] != "0")],
-            dtype=np.int64,
-        )
-        inside = np.zeros(len(vocabulary), dtype=bool)
-        at = np.minimum(np.searchsorted(vocabulary, numbers), max(len(vocabulary) - 1, 0))
-        if len(vocabulary):
-            inside[at[vocabulary[at] == numbers]] = True
-        return inside
-    return arrow.numbers(pc.is_in(vocabulary, value_set=arrow.strings(docids)))
 
 
 def _judged_ranks(
