@@ -138,7 +138,7 @@ def rrf(runs: Sequence[RunLike], k: float = 60, depth: int = 1000, hits: int = 1
     if not np.isfinite(k) or k < 0:
         raise ValueError(f"rrf k must be a non-negative number, not {k!r}")
     depth, hits = _positive("depth", depth), _positive("hits", hits)
-    query_ids, doc_vocabulary, blocks = _blocks([_top(r, depth) for r in as_runs(runs)])
+    query_ids, doc_vocabulary, blocks = _blocks([r.top(depth) for r in as_runs(runs)])
 
     def ranked(block: list[_Side]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         qids, docs, rows = _union(block)
@@ -172,11 +172,6 @@ class _Side:
     doc_map: np.ndarray
 
 
-def _top(run: Run, depth: int) -> Run:
-    """The first ``depth`` hits per query (the run itself when no query has more)."""
-    return run if not len(run) or np.diff(run.offsets).max() <= depth else run.top(depth)
-
-
 def _candidate_blocks(dense, sparse, weight_on_dense, normalization, depth, missing):
     """Joint vocabularies, the blocks of queries (each run's rows in them), and the function that
     makes a block's :class:`Candidates`."""
@@ -185,7 +180,7 @@ def _candidate_blocks(dense, sparse, weight_on_dense, normalization, depth, miss
     if missing not in MISSING:
         raise ValueError(f"unknown missing-document rule {missing!r}; expected one of {MISSING}")
     depth = _positive("depth", depth)
-    query_ids, doc_vocabulary, blocks = _blocks([_top(r, depth) for r in as_runs([dense, sparse])])
+    query_ids, doc_vocabulary, blocks = _blocks([r.top(depth) for r in as_runs([dense, sparse])])
 
     def candidates(block: list[_Side]) -> Candidates:
         qids, docs, rows = _union(block)

@@ -403,8 +403,7 @@ def _summary(evaluator: Evaluator, values: np.ndarray) -> float:
 
 
 def _single_run_score(evaluator: Evaluator, run, hits: int, name: str) -> float:
-    longest = int(np.diff(run.offsets).max()) if len(run) else 0
-    return evaluator.evaluate(run if longest <= hits else run.top(hits)).summary[name]
+    return evaluator.evaluate(run.top(hits)).summary[name]
 
 
 def _cross_validate(

@@ -164,9 +164,10 @@ class Run:
         return np.arange(len(self), dtype=np.int64) - self.offsets[self.qids] + 1
 
     def top(self, k: int) -> Run:
-        """The first ``k`` hits of every query."""
-        keep = self.ranks() <= k
-        return self._select(keep)
+        """The first ``k`` hits of every query (the run itself when no query has more)."""
+        if not len(self) or np.diff(self.offsets).max() <= k:
+            return self
+        return self._select(self.ranks() <= k)
 
     def subset(self, qids: Iterable[str]) -> Run:
         """Only the given queries (ids absent from the run are ignored)."""
