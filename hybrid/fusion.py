@@ -17,10 +17,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hybrid import _fusion_kernels
+from hybrid import _fusion_kernels, columns
 from hybrid._threads import ordered_map
-from hybrid.formats import _arrow as arrow
-from hybrid.formats.runs import Run, joint_doc_vocabulary, read_runs, trec_order
+from hybrid.columns import joint_doc_vocabulary, trec_order
+from hybrid.formats.runs import Run, read_runs
 
 NORMALIZATIONS = ("none", "minmax", "pyserini", "zscore")
 MISSING = ("min", "zero")
@@ -123,9 +123,9 @@ def prepare(
         dense, sparse, weight_on_dense, normalization, depth, missing
     )
     parts = list(ordered_map(candidates, blocks))
-    columns = [np.concatenate([getattr(c, name) for c in parts]) if parts else np.zeros(0, dtype)
+    arrays = [np.concatenate([getattr(c, name) for c in parts]) if parts else np.zeros(0, dtype)
                for name, dtype in (("qids", np.int32), ("docs", np.int32), ("other", float), ("weighted", float))]  # fmt: skip
-    return Candidates(query_ids, doc_vocabulary, *columns)
+    return Candidates(query_ids, doc_vocabulary, *arrays)
 
 
 def rrf(runs: Sequence[RunLike], k: float = 60, depth: int = 1000, hits: int = 1000, tag: str = "rrf") -> Run:
@@ -199,7 +199,7 @@ def _blocks(runs: Sequence[Run]):
     query_ids = _sorted_unique(pa.concat_arrays([r.query_ids.cast(pa.string()) for r in runs]))
     doc_vocabulary, doc_maps = joint_doc_vocabulary([r.doc_vocabulary for r in runs])
     joint_queries = [
-        arrow.numbers(pc.index_in(r.query_ids.cast(pa.string()), value_set=query_ids)).astype(np.int32)
+        columns.numbers(pc.index_in(r.query_ids.cast(pa.string()), value_set=query_ids)).astype(np.int32)
         for r in runs
     ]
     row_queries = [joint[r.qids] for r, joint in zip(runs, joint_queries, strict=True)]

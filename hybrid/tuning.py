@@ -23,15 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hybrid._threads import ordered_map
+from hybrid.columns import vocabulary_strings
 from hybrid.evaluation import Evaluator
-from hybrid.formats import _arrow as arrow
 from hybrid.formats.qrels import Qrels
-from hybrid.formats.runs import vocabulary_strings
 from hybrid.fusion import NORMALIZATIONS, Candidates, RunLike, as_runs, interpolate, prepare
 from hybrid.io import atomic_write
 
-LENGTH_DEPENDENT = ("num_ret", "iprec_at_recall")
-CUTOFF_FAMILIES = ("P", "recall", "ndcg_cut", "map_cut", "success", "MRR")
 PAIRS_PER_CHUNK = 1 << 21
 _TOLERANCE = 1e-12
 
@@ -242,47 +239,17 @@ def _sweep(
     all_queries = candidates.query_ids.to_pylist()
     judged_query = np.array([q in evaluator.qrels for q in all_queries], dtype=bool)
     query_ids = [q for q, judged in zip(all_queries, judged_query, strict=True) if judged]
-    rows, grades = _judged_rows(evaluator, candidates, judged_query)
+    rows, grades = evaluator.judged_rows(
+        candidates.query_ids, candidates.doc_vocabulary, candidates.qids, candidates.docs
+    )
     order = np.argsort(alphas, kind="stable")
     ranks = np.empty((len(rows), len(alphas)), dtype=np.int64)
     ranks[:, order] = _judged_ranks(candidates, offsets, rows, alphas[order], convex)
-
-    measure = evaluator.measures[0]
     lengths = np.minimum(np.diff(offsets), hits)[judged_query]
-    cutoff = max(measure.params) if measure.family in CUTOFF_FAMILIES else None
-    position_only = measure.family not in LENGTH_DEPENDENT
     evaluated = np.cumsum(judged_query) - 1  # union query index -> evaluated query index
     row_query = evaluated[candidates.qids[rows]]
-    name = evaluator.names[0]
-    values = np.zeros((len(alphas), len(query_ids)))
-    for k in range(len(alphas)):
-        rank = ranks[:, k]
-        limit = lengths[row_query] if cutoff is None else np.minimum(lengths[row_query], cutoff)
-        kept = np.flatnonzero(rank <= limit)
-        kept = kept[np.lexsort((rank[kept], row_query[kept]))]
-        if position_only:
-            # Rows below the last judged one within the cut change no position-based measure.
-            size = np.zeros(len(query_ids), dtype=np.int64)
-            np.maximum.at(size, row_query[kept], rank[kept])
-        else:
-            size = lengths
-        per_query = evaluator.score_judged(query_ids, size, row_query[kept], rank[kept], grades[kept])
-        values[k] = per_query[name]
-    return query_ids, values
-
-
-def _judged_rows(
-    evaluator: Evaluator, candidates: Candidates, judged_query: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Union rows with a grade (in judged queries) and their grades."""
-    judged_somewhere = ~np.isnan(evaluator.doc_map(candidates.doc_vocabulary))
-    rows = np.flatnonzero(judged_somewhere[candidates.docs] & judged_query[candidates.qids])
-    grades = evaluator.lookup(
-        candidates.query_ids.take(arrow.integers(candidates.qids[rows])),
-        vocabulary_strings(candidates.doc_vocabulary, candidates.docs[rows]),
-    )
-    keep = ~np.isnan(grades)
-    return rows[keep], grades[keep]
+    values = evaluator.score_orderings(query_ids, lengths, row_query, grades, ranks)
+    return query_ids, values[evaluator.names[0]]
 
 
 def _judged_ranks(

@@ -24,9 +24,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hybrid import columns
 from hybrid._threads import ordered_map
 from hybrid.errors import InputError
-from hybrid.formats import _arrow as arrow
 from hybrid.formats import _runio
 from hybrid.formats._text import numbered_lines
 from hybrid.io import atomic_write
@@ -70,7 +70,7 @@ class Run:
     def doc_ids(self) -> pa.Array:
         """The document vocabulary as Arrow strings (code ``i`` is ``doc_ids[i]``)."""
         if self._doc_ids is None:
-            self._doc_ids = vocabulary_strings(self.doc_vocabulary)
+            self._doc_ids = columns.vocabulary_strings(self.doc_vocabulary)
         return self._doc_ids
 
     # ----------------------------------------------------------------- building
@@ -89,8 +89,8 @@ class Run:
             raise ValueError("qids, docids and scores must have the same length")
         if len(scores) and not np.isfinite(scores).all():
             raise ValueError("scores must be finite numbers")
-        query_ids, qcodes = _intern(qids, sort=True)
-        doc_vocabulary, dcodes = _intern_docs(docids)
+        query_ids, qcodes = columns.intern_strings(qids, sort=True)
+        doc_vocabulary, dcodes = columns.intern_doc_ids(docids)
         return cls._assemble(query_ids, qcodes, doc_vocabulary, dcodes, scores, name)
 
     @classmethod
@@ -99,7 +99,7 @@ class Run:
     ) -> Run:
         """Sort interned rows into trec_eval order and refuse a repeated (qid, docid). ``by_score``
         True: rows known to be in (qid, score desc) order; ``unique``: known to have no repeat."""
-        order = trec_order(qcodes, scores, dcodes, doc_vocabulary, by_score)
+        order = columns.trec_order(qcodes, scores, dcodes, doc_vocabulary, by_score)
         if order is not None:
             qcodes, dcodes, scores = qcodes[order], dcodes[order], scores[order]
         run = cls(query_ids, doc_vocabulary, qcodes, dcodes, scores, name)
@@ -151,7 +151,7 @@ class Run:
             lo, hi = self.offsets[i], self.offsets[i + 1]
             yield (
                 qid,
-                vocabulary_strings(self.doc_vocabulary, self.docs[lo:hi]).to_pylist(),
+                columns.vocabulary_strings(self.doc_vocabulary, self.docs[lo:hi]).to_pylist(),
                 self.scores[lo:hi],
             )
 
@@ -171,8 +171,8 @@ class Run:
 
     def subset(self, qids: Iterable[str]) -> Run:
         """Only the given queries (ids absent from the run are ignored)."""
-        wanted = pc.is_in(self.query_ids, value_set=arrow.strings(list(qids)))
-        keep = arrow.numbers(wanted)[self.qids]
+        wanted = pc.is_in(self.query_ids, value_set=columns.strings(list(qids)))
+        keep = columns.numbers(wanted)[self.qids]
         return self._select(keep)
 
     def _select(self, keep: np.ndarray) -> Run:
@@ -180,7 +180,7 @@ class Run:
         remap = np.full(len(self.query_ids), -1, dtype=np.int32)
         remap[present] = np.arange(len(present), dtype=np.int32)
         return Run(
-            self.query_ids.take(arrow.integers(present)),
+            self.query_ids.take(columns.integers(present)),
             self.doc_vocabulary,
             remap[self.qids[keep]],
             self.docs[keep],
@@ -190,7 +190,7 @@ class Run:
 
     def docid_strings(self) -> pa.Array:
         """The document id of every row, as one Arrow string array."""
-        return vocabulary_strings(self.doc_vocabulary, self.docs)
+        return columns.vocabulary_strings(self.doc_vocabulary, self.docs)
 
     def to_frame(self):
         """A pandas DataFrame with columns qid, docid, rank, score."""
@@ -198,7 +198,7 @@ class Run:
 
         return pd.DataFrame(
             {
-                "qid": self.query_ids.take(arrow.integers(self.qids)).to_pandas(),
+                "qid": self.query_ids.take(columns.integers(self.qids)).to_pandas(),
                 "docid": self.docid_strings().to_pandas(),
                 "rank": self.ranks(),
                 "score": self.scores,
@@ -279,126 +279,17 @@ def _string_buffers(values: pa.Array) -> tuple[pa.Buffer | bytes, np.ndarray]:
     return values.buffers()[2] or b"", offsets
 
 
-def vocabulary_strings(vocabulary: pa.Array | np.ndarray, codes: np.ndarray | None = None) -> pa.Array:
-    """Doc ids as Arrow strings: the whole vocabulary, or the entries at ``codes``."""
-    if isinstance(vocabulary, np.ndarray):
-        values = vocabulary if codes is None else vocabulary[codes]
-        return pc.cast(arrow.integers(values), pa.string())
-    return vocabulary if codes is None else vocabulary.take(arrow.integers(codes))
-
-
-def joint_doc_vocabulary(
-    vocabularies: Sequence[pa.Array | np.ndarray],
-) -> tuple[pa.Array | np.ndarray, list[np.ndarray]]:
-    """One vocabulary covering several, and per input the joint code (``int64``) of each entry.
-
-    Integer vocabularies merge by sorting, without string hashing; any string vocabulary makes the
-    joint one a string vocabulary.
-    """
-    if all(isinstance(v, np.ndarray) for v in vocabularies):
-        joint, maps = vocabularies[0], [None]
-        for vocabulary in vocabularies[1:]:
-            merged, old, new = (np.frombuffer(a, np.int64) for a in _runio.merge(joint, vocabulary))
-            joint, maps = merged, [old if m is None else old[m] for m in maps] + [new]
-        return joint, [np.arange(len(joint), dtype=np.int64) if m is None else m for m in maps]
-    strings = [vocabulary_strings(v) for v in vocabularies]
-    joint = strings[0]
-    maps = [np.arange(len(joint), dtype=np.int64)]
-    for vocabulary in strings[1:]:
-        found = pc.index_in(vocabulary, value_set=joint)
-        new = arrow.numbers(found.is_null())
-        codes = arrow.numbers(found.fill_null(0)).astype(np.int64)
-        codes[new] = len(joint) + np.arange(int(new.sum()))
-        joint = pa.concat_arrays([joint, vocabulary.filter(arrow.booleans(new))])
-        maps.append(codes)
-    return joint, maps
 
 
 def _arrow_strings(values) -> pa.Array | pa.ChunkedArray:
     """Arrow strings (a chunked Arrow column stays chunked: no copy)."""
     if not isinstance(values, pa.Array | pa.ChunkedArray):
-        values = arrow.strings(list(values))
+        values = columns.strings(list(values))
     return values if values.type == pa.string() else values.cast(pa.string())
 
 
-def _intern_docs(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | np.ndarray, np.ndarray]:
-    """Doc vocabulary and codes: plain integer ids (no sign, no leading zero: the string and the
-    number are interchangeable) through a sorted ``int64`` vocabulary, others hashed."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    canonical = len(values) > 0 and pc.all(pc.match_substring_regex(values, "^(0|[1-9][0-9]{0,17})$")).as_py()
-    if not canonical:
-        return _intern(values, sort=False)
-    return _intern_numbers(arrow.numbers(pc.cast(values, pa.int64())))
 
 
-def _intern_numbers(numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct non-negative ``int64`` ids and the ``int32`` code of each value."""
-    top = int(numbers.max())
-    if top < 4 * len(numbers) + (1 << 20):  # dense id space: a presence table, no sort
-        present = np.zeros(top + 1, dtype=bool)
-        present[numbers] = True
-        vocabulary = np.flatnonzero(present)
-        code_of = np.empty(top + 1, dtype=np.int32)  # only present ids are read back
-        code_of[vocabulary] = np.arange(len(vocabulary), dtype=np.int32)
-        return vocabulary, code_of[numbers]
-    order = np.argsort(numbers, kind="stable")
-    ordered = numbers[order]
-    starts = np.concatenate([[True], ordered[1:] != ordered[:-1]])
-    codes = np.empty(len(numbers), dtype=np.int32)
-    codes[order] = np.cumsum(starts, dtype=np.int32) - 1
-    return ordered[starts], codes
-
-
-def _intern(values: pa.Array | pa.ChunkedArray, sort: bool) -> tuple[pa.Array, np.ndarray]:
-    """Vocabulary and ``int32`` codes of a string column; the vocabulary in byte order if ``sort``."""
-    if sort:  # small vocabularies (query ids): hash into the sorted unique values directly
-        vocabulary = pc.unique(values)
-        vocabulary = vocabulary.take(pc.sort_indices(vocabulary))
-        codes = pc.index_in(values, value_set=vocabulary)
-        return vocabulary, arrow.numbers(codes).astype(np.int32, copy=False)
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    encoded = pc.dictionary_encode(values)
-    vocabulary = encoded.dictionary
-    codes = arrow.numbers(encoded.indices).astype(np.int32, copy=False)
-    return vocabulary, codes
-
-
-def trec_order(
-    qcodes: np.ndarray,
-    scores: np.ndarray,
-    dcodes: np.ndarray,
-    doc_vocabulary: pa.Array | np.ndarray,
-    by_score: bool | None = None,
-):
-    """Permutation into trec_eval order (qid, score desc, docid desc), or None if already in it.
-
-    ``by_score`` True says the rows are known to be in (qid, score desc) order, ties aside.
-    """
-    n = len(scores)
-    if n == 0:
-        return None
-    if by_score is None:
-        same_query = qcodes[1:] == qcodes[:-1]
-        by_score = bool(np.all((qcodes[1:] > qcodes[:-1]) | (same_query & (scores[1:] <= scores[:-1]))))
-    perm = None if by_score else np.lexsort((-scores, qcodes))
-    q, s, d = (qcodes, scores, dcodes) if perm is None else (qcodes[perm], scores[perm], dcodes[perm])
-    tied = (q[1:] == q[:-1]) & (s[1:] == s[:-1])
-    if not tied.any():
-        return perm
-    # Only rows inside a tie group need their document ids compared as strings.
-    rows = np.flatnonzero(np.concatenate([tied, [False]]) | np.concatenate([[False], tied]))
-    group = np.cumsum(~np.concatenate([[False], tied])[rows])
-    codes, inverse = np.unique(d[rows], return_inverse=True)
-    lexical = np.empty(len(codes), dtype=np.int64)
-    lexical[arrow.numbers(pc.sort_indices(vocabulary_strings(doc_vocabulary, codes)))] = np.arange(len(codes))
-    within = rows[np.lexsort((-lexical[inverse], group))]
-    if np.array_equal(within, rows):
-        return perm
-    local = np.arange(n)
-    local[rows] = within
-    return local if perm is None else perm[local]
 
 
 def _first_duplicate(run: Run) -> tuple[str, str] | None:
@@ -413,8 +304,8 @@ def _first_duplicate(run: Run) -> tuple[str, str] | None:
     width = int(counts.max())
     if width * len(counts) <= 2 * len(run):
         table = np.tile(-np.arange(1, width + 1, dtype=np.int32), (len(counts), 1))
-        columns = np.arange(len(run)) - np.repeat(run.offsets[:-1], counts)
-        table[run.qids, columns] = run.docs
+        positions = np.arange(len(run)) - np.repeat(run.offsets[:-1], counts)
+        table[run.qids, positions] = run.docs
         table.sort(axis=1)
         repeated = np.argwhere((table[:, 1:] == table[:, :-1]) & (table[:, 1:] >= 0))
         if not len(repeated):
@@ -428,7 +319,7 @@ def _first_duplicate(run: Run) -> tuple[str, str] | None:
         if not len(at):
             return None
         q, d = divmod(int(keys[at[0]]), span)
-    return run.query_ids[int(q)].as_py(), vocabulary_strings(run.doc_vocabulary, np.array([d]))[0].as_py()
+    return run.query_ids[int(q)].as_py(), columns.vocabulary_strings(run.doc_vocabulary, np.array([d]))[0].as_py()
 
 
 _PARSE_OK, _PARSE_NOT_INTEGER = 0, 2
@@ -449,20 +340,20 @@ def _read_fast(path: Path, format: str, halves: bool = True) -> Run:
     scores = np.frombuffer(scores, np.float64)
     if not np.isfinite(scores).all():
         raise ValueError("score not finite")
-    query_ids = arrow.from_buffers(*queries)
-    order = arrow.numbers(pc.sort_indices(query_ids))
+    query_ids = columns.from_buffers(*queries)
+    order = columns.numbers(pc.sort_indices(query_ids))
     position = np.empty(len(order), dtype=np.int32)
     position[order] = np.arange(len(order), dtype=np.int32)
     qcodes = position[np.frombuffer(qcodes, np.int32)]
     if integer_docs:
-        doc_vocabulary, dcodes = _intern_numbers(np.frombuffer(docs, np.int64))
+        doc_vocabulary, dcodes = columns.intern_numbers(np.frombuffer(docs, np.int64))
     else:
-        doc_vocabulary, dcodes = arrow.from_buffers(*documents), np.frombuffer(docs, np.int32)
+        doc_vocabulary, dcodes = columns.from_buffers(*documents), np.frombuffer(docs, np.int32)
     name = tag.decode() if trec else "msmarco"
     # The parser checked each query's lines for repeats and falling scores; when every query's
     # lines are contiguous and in byte order, only ties can be out of trec_eval's order.
     by_score = not (scattered or unsorted) and bool(np.all(order[1:] > order[:-1]))
-    query_ids = query_ids.take(arrow.integers(order))
+    query_ids = query_ids.take(columns.integers(order))
     return Run._assemble(query_ids, qcodes, doc_vocabulary, dcodes, scores, name, by_score, not scattered)
 
 
