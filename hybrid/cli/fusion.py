@@ -1,4 +1,4 @@
-"""``hybrid fuse`` (interpolation or RRF of run files) and ``hybrid tune`` (the fusion weight)."""
+"""``hybrid fuse`` (interpolation, RRF or CombSUM-style fusion of run files) and ``hybrid tune`` (the fusion weight)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import argparse
 from hybrid.cli._common import add_overwrite, add_run_output, done
 
 NORMALIZATIONS = ("none", "minmax", "pyserini", "zscore")
+# interpolation fuses --dense and --sparse; the others fuse --runs (hybrid.fusion.RUN_LIST_METHODS).
+METHODS = ("interpolation", "rrf", "combsum", "combmnz", "combmax", "average")
 
 
 def add_fusion_options(parser: argparse.ArgumentParser, alpha: bool = True) -> None:
@@ -39,24 +41,25 @@ def add_fusion_options(parser: argparse.ArgumentParser, alpha: bool = True) -> N
 def register(groups) -> None:
     fuse = groups.top.add_parser(
         "fuse",
-        help="fuse a dense and a sparse run (or several runs with RRF)",
+        help="fuse a dense and a sparse run (or several runs with RRF, CombSUM, ...)",
         description="Fuse runs per query over the union of their top --depth hits. Default: the "
         "TCT-ColBERT paper's and Pyserini HybridSearcher's interpolation, score = dense + alpha * sparse, "
         "a document missing from one run taking that run's minimum score. Ties break by doc id "
         "descending, as trec_eval does.",
     )
-    fuse.add_argument("--method", choices=("interpolation", "rrf"), default="interpolation",
-                      help="interpolation (default) of --dense and --sparse, or rrf of --runs")  # fmt: skip
+    fuse.add_argument("--method", choices=METHODS, default="interpolation",
+                      help="interpolation of --dense and --sparse; rrf, combsum, combmnz, combmax (ranx's "
+                      "definitions) or average (pyserini.fusion's) of --runs (default interpolation)")  # fmt: skip
     fuse.add_argument("--dense", help="dense run (TREC format)")
     fuse.add_argument("--sparse", help="sparse run (TREC format)")
-    fuse.add_argument("--runs", nargs="+", help="runs to fuse with --method rrf")
+    fuse.add_argument("--runs", nargs="+", help="runs to fuse with every method but interpolation")
     add_fusion_options(fuse)
     fuse.add_argument(
         "--normalization",
         choices=NORMALIZATIONS,
-        default="none",
-        help="per-query score normalisation before combining: minmax to [0, 1], pyserini "
-        "(s - (min + max) / 2) / (max - min), zscore (default none)",
+        help="per-query score normalisation before combining: minmax (s - min) / (max - min), pyserini "
+        "(s - (min + max) / 2) / (max - min), zscore (s - mean) / std (default minmax for combsum, combmnz "
+        "and combmax, none otherwise)",
     )
     fuse.add_argument("--rrf-k", type=float, default=60, help="RRF constant k in 1 / (k + rank) (default 60)")
     fuse.add_argument("--hits", type=int, default=1000, help="hits kept per query (default 1000)")
@@ -95,25 +98,30 @@ def register(groups) -> None:
 
 
 def run_fuse(args) -> int:
-    from hybrid.fusion import fuse, rrf
+    from hybrid.fusion import RUN_LIST_METHODS, fuse
     from hybrid.io import check_writable
 
-    if args.method == "rrf":
+    if args.method != "interpolation":
         if not args.runs or args.dense or args.sparse:
-            raise ValueError("--method rrf takes --runs RUN [RUN ...] (not --dense/--sparse)")
+            raise ValueError(f"--method {args.method} takes --runs RUN [RUN ...] (not --dense/--sparse)")
         check_writable(args.output, args.overwrite)
-        tag = "rrf" if args.run_tag == "hybrid" else args.run_tag
-        fused = rrf(args.runs, k=args.rrf_k, depth=args.depth, hits=args.hits, tag=tag)
+        options = {"k": args.rrf_k} if args.method == "rrf" else {}
+        if args.normalization is not None and args.method != "rrf":
+            options["normalization"] = args.normalization
+        tag = args.method if args.run_tag == "hybrid" else args.run_tag
+        fused = RUN_LIST_METHODS[args.method](args.runs, depth=args.depth, hits=args.hits, tag=tag, **options)
     else:
         if not (args.dense and args.sparse) or args.runs:
-            raise ValueError("interpolation takes --dense RUN and --sparse RUN (--runs is for --method rrf)")
+            raise ValueError(
+                "interpolation takes --dense RUN and --sparse RUN (--runs is for the other methods)"
+            )
         check_writable(args.output, args.overwrite)
         fused = fuse(
             args.dense,
             args.sparse,
             alpha=args.alpha,
             weight_on_dense=args.weight_on_dense,
-            normalization=args.normalization,
+            normalization=args.normalization or "none",
             depth=args.depth,
             hits=args.hits,
             missing=args.missing,
