@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from hybrid.cli._common import add_overwrite, add_run_output, add_threads, done
-from hybrid.dense.encoders import BACKENDS, ENCODER_CLASSES
+from hybrid.dense import BACKENDS
+from hybrid.dense.encoders import ENCODER_CLASSES
 from hybrid.dense.indexing import INDEX_TYPES
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from hybrid._lazy import lazy_attributes
 
+# How an encoder runs its model (hybrid.dense.backends); here so the CLI lists them without torch.
+BACKENDS = ("torch", "torch-bf16", "torch-int8", "onnx", "onnx-int8", "onnx-int8-token")
 _LAZY = {
     "load_encoder": "hybrid.dense.encoders",
     "Encoder": "hybrid.dense.encoders",
@@ -23,4 +25,4 @@ _LAZY = {
 __getattr__ = lazy_attributes(__name__, _LAZY)
 
 
-__all__ = sorted(_LAZY)
+__all__ = sorted(["BACKENDS", *_LAZY])

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hybrid.dense.encoders import BACKENDS
+from hybrid.dense import BACKENDS
 
 
 class TorchBackend:

@@ -19,7 +19,6 @@ from hybrid.dense import tct
 from hybrid.formats import Document
 
 ENCODER_CLASSES = ("tct_colbert", "mean", "cls")
-BACKENDS = ("torch", "torch-bf16", "torch-int8", "onnx", "onnx-int8", "onnx-int8-token")
 MINILM = "minilm"
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -141,7 +140,7 @@ def load_encoder(
     ``encoder_class`` (tct_colbert|mean|cls) defaults to tct_colbert when the name contains
     "tct_colbert", else to the pooling a sentence-transformers folder declares, else mean.
     ``l2_norm`` defaults to what a sentence-transformers folder declares (else off). ``backend``
-    is one of :data:`BACKENDS`: torch (fp32; fp16 autocast with ``fp16`` on CUDA), torch-bf16
+    is one of :data:`hybrid.dense.BACKENDS`: torch (fp32; fp16 autocast with ``fp16`` on CUDA), torch-bf16
     (bfloat16 autocast, fast on CPUs with AVX512-BF16/AMX), torch-int8 (dynamic int8 quantisation of the
     linear layers), onnx (ONNX Runtime fp32, graph exported at load time), onnx-int8 (ONNX Runtime with
     dynamic per-channel int8 quantisation), onnx-int8-token (as onnx-int8, but the feed-forward layers get
