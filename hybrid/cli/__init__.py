@@ -13,6 +13,7 @@ import platform
 import sys
 from dataclasses import dataclass
 
+from hybrid import __version__
 from hybrid.errors import InputError
 
 # Each module has ``register(groups: Groups) -> None``.
@@ -32,8 +33,16 @@ class Groups:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hybrid",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Hybrid sparse-dense retrieval: BM25 (Lucene) + TCT-ColBERT (FAISS), fusion, tuning, evaluation.",
+        epilog="examples:\n"
+        "  hybrid demo                      # the whole pipeline on the bundled SciFact, one results table\n"
+        "  hybrid fuse --dense dense.trec --sparse bm25.trec --alpha 0.1 --output hybrid.trec\n"
+        "  hybrid eval -m nDCG@10 -m R@1000 scifact-test bm25.trec hybrid.trec\n"
+        "\n"
+        "`hybrid COMMAND --help` lists a command's flags; README.md walks through every step.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     top = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     families = {}
     for name, help_text in (

@@ -18,7 +18,7 @@ def register(groups) -> None:
     parser.add_argument(
         "--to", choices=("trec", "msmarco"), default="trec", help="output format (default trec)"
     )
-    parser.add_argument("--run-tag", default=None, help="tag for TREC output (default: the input's tag)")
+    parser.add_argument("--run-tag", default=None, help="tag for TREC output (default the input's tag)")
     add_overwrite(parser)
     parser.set_defaults(handler=run)
 

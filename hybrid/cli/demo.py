@@ -16,7 +16,7 @@ def register(groups) -> None:
         "reused on later runs.",
     )
     parser.add_argument("--collection", choices=("scifact", "nfcorpus"), default="scifact",
-                        help="scifact (tune on train, test on test; default) or nfcorpus (tune on dev)")  # fmt: skip
+                        help="scifact (tune on train, test on test) or nfcorpus (tune on dev) (default scifact)")  # fmt: skip
     parser.add_argument("--cache", default="indexes", help="folder for the indexes (default indexes/)")
     parser.add_argument(
         "--runs", default="runs", help="folder for runs, plot and tuning JSON (default runs/)"

@@ -26,10 +26,10 @@ def _add_encoder(parser: argparse.ArgumentParser, required: bool = True) -> None
     group.add_argument(
         "--encoder-class",
         choices=ENCODER_CLASSES,
-        help="pooling convention (default: tct_colbert if the name contains it, else the folder's sentence-transformers "
+        help="pooling convention (default tct_colbert if the name contains it, else the folder's sentence-transformers "
         "pooling, else mean)",
     )
-    group.add_argument("--tokenizer", help="tokenizer name or folder (default: the encoder's)")
+    group.add_argument("--tokenizer", help="tokenizer name or folder (default the encoder's)")
     group.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     group.add_argument(
         "--fp16", action="store_true", help="fp16 autocast (CUDA only; on CPU see --backend torch-bf16)"
@@ -59,14 +59,14 @@ def _add_index_structure(parser: argparse.ArgumentParser) -> None:
         "--index-type",
         choices=INDEX_TYPES,
         default="flat",
-        help="flat: IndexFlatIP, exact (the paper's setting; default); hnsw: IndexHNSWFlat; pq: IndexPQ (8 bits)",
+        help="flat: IndexFlatIP, exact (the paper's setting); hnsw: IndexHNSWFlat; pq: IndexPQ (8 bits) (default flat)",
     )
     parser.add_argument(
         "--hnsw-m", type=int, default=256, help="HNSW neighbours per node (default 256, as Pyserini)"
     )
     parser.add_argument("--ef-construction", type=int, default=256, help="HNSW efConstruction (default 256)")
     parser.add_argument(
-        "--pq-m", type=int, help="PQ sub-quantisers (default: dimension / 4, e.g. 192 for 768)"
+        "--pq-m", type=int, help="PQ sub-quantisers (default dimension / 4, e.g. 192 for 768)"
     )
 
 

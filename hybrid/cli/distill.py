@@ -23,7 +23,7 @@ def _register_triples(train) -> None:
         "are not judged relevant (e.g. a BM25 run of `hybrid search sparse`).",
     )
     parser.add_argument("--topics", required=True, help="topics (name such as scifact-train, or file)")
-    parser.add_argument("--qrels", help="qrels of the split (default: same as --topics)")
+    parser.add_argument("--qrels", help="qrels of the split (default same as --topics)")
     parser.add_argument("--run", required=True, help="run whose top hits supply the negatives")
     parser.add_argument("--corpus", required=True, help="corpus holding the passages (name or path)")
     parser.add_argument("--output", required=True, help="triples file to write")
@@ -61,7 +61,7 @@ def _add_training_options(parser: argparse.ArgumentParser, learning_rate: float)
         "--shuffle",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="shuffle triples in memory each epoch (default: only files up to 256 MiB; larger ones stream)",
+        help="shuffle triples in memory each epoch (default only files up to 256 MiB; larger ones stream)",
     )
     add_overwrite(parser)
 

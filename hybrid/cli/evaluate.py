@@ -11,14 +11,20 @@ def register(groups) -> None:
     parser = groups.top.add_parser(
         "eval",
         help="evaluate runs with trec_eval-exact measures",
-        description="Evaluate runs against qrels with trec_eval's measures and flags (same numbers to the "
-        "printed digit). QRELS may be a path or a bundled name (scifact-test, dl19-passage, ...).",
-        epilog="examples: hybrid eval -c -M 10 -m recip_rank msmarco-passage-dev-subset run.trec | "
-        "hybrid eval -c -l 2 -m map -m ndcg_cut.10 -m recall.1000 dl19-passage run.trec | "
-        "hybrid eval -m nDCG@10 -m R@100 scifact-test a.trec b.trec --baseline a.trec",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Evaluate runs against qrels with trec_eval's measures and flags (same numbers to the\n"
+        "printed digit).",
+        epilog="examples:\n"
+        "  hybrid eval -c -M 10 -m recip_rank msmarco-passage-dev-subset run.trec\n"
+        "  hybrid eval -c -l 2 -m map -m ndcg_cut.10 -m recall.1000 dl19-passage run.trec\n"
+        "  hybrid eval -m nDCG@10 -m R@100 scifact-test a.trec b.trec --baseline a.trec",
     )
-    parser.add_argument("qrels", metavar="QRELS")
-    parser.add_argument("runs", metavar="RUN", nargs="+")
+    parser.add_argument(
+        "qrels",
+        metavar="QRELS",
+        help="qrels file (TREC or BEIR tsv) or bundled name (scifact-test, dl19-passage, ...)",
+    )
+    parser.add_argument("runs", metavar="RUN", nargs="+", help="run file(s), TREC or MS MARCO format")
     parser.add_argument(
         "-m",
         dest="measures",
@@ -26,7 +32,7 @@ def register(groups) -> None:
         metavar="MEASURE",
         help="trec_eval measure with optional cutoffs (map, ndcg_cut.10,100, recall.1000, P.10, recip_rank, "
         "Rprec, bpref, success.1,10, num_rel_ret, ...) or alias (MAP, nDCG@10, R@1000, P@10, MRR@10); "
-        "repeatable; default: trec_eval's official set",
+        "repeatable (default trec_eval's official set)",
     )
     parser.add_argument(
         "-c", dest="complete", action="store_true", help="average over all judged queries (missing count 0)"

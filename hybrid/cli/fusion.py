@@ -18,7 +18,7 @@ def add_fusion_options(parser: argparse.ArgumentParser, alpha: bool = True) -> N
     parser.add_argument(
         "--weight-on-dense",
         action="store_true",
-        help="score = sparse + alpha * dense (default: dense + alpha * sparse)",
+        help="score = sparse + alpha * dense (default dense + alpha * sparse)",
     )
     parser.add_argument(
         "--depth", type=int, default=1000, help="hits taken from each run per query (default 1000)"
@@ -81,7 +81,7 @@ def register(groups) -> None:
     tune.add_argument(
         "--metric", default="ndcg_cut.10", help="trec_eval measure or alias (default ndcg_cut.10)"
     )
-    tune.add_argument("--alphas", help="START:STOP:STEP (inclusive) or a comma list (default: see above)")
+    tune.add_argument("--alphas", help="START:STOP:STEP (inclusive) or a comma list (default see above)")
     tune.add_argument("--normalization", nargs="+", choices=NORMALIZATIONS, default=["none"],
                       help="normalisation(s) to try; the best combination wins (default none)")  # fmt: skip
     add_fusion_options(tune, alpha=False)
