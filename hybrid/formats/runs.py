@@ -42,11 +42,12 @@ _WRITE_CHUNK = 1 << 18
 class Run:
     """A ranked list per query, sorted as trec_eval sorts it.
 
-    Attributes: ``query_ids`` (Arrow string vocabulary in byte order), ``doc_vocabulary`` (an
-    Arrow string array, or for runs whose doc ids are all plain integers such as MS MARCO's, a
-    sorted ``int64`` array: no string hashing), ``qids``/``docs`` (``int32`` codes per row),
-    ``scores`` (``float64`` per row), ``offsets`` (rows of query ``i`` are
-    ``offsets[i]:offsets[i+1]``) and ``name`` (run tag). ``doc_ids`` is the vocabulary as strings.
+    Document ids are read as ``doc_ids`` (the id of every row, Arrow strings) or, per query, by
+    iterating the run. Stored columns: ``query_ids`` (Arrow string vocabulary in byte order),
+    ``doc_vocabulary`` (an Arrow string array, or for runs whose doc ids are all plain integers such
+    as MS MARCO's, a sorted ``int64`` array: no string hashing), ``qids``/``docs`` (``int32`` codes
+    per row into those vocabularies), ``scores`` (``float64`` per row), ``offsets`` (rows of query
+    ``i`` are ``offsets[i]:offsets[i+1]``) and ``name`` (run tag).
     """
 
     def __init__(
@@ -64,14 +65,6 @@ class Run:
         # rows are grouped by ascending query code
         bounds = np.arange(len(query_ids) + 1, dtype=qids.dtype)
         self.offsets = np.searchsorted(qids, bounds).astype(np.int64)
-        self._doc_ids: pa.Array | None = None
-
-    @property
-    def doc_ids(self) -> pa.Array:
-        """The document vocabulary as Arrow strings (code ``i`` is ``doc_ids[i]``)."""
-        if self._doc_ids is None:
-            self._doc_ids = columns.vocabulary_strings(self.doc_vocabulary)
-        return self._doc_ids
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -188,7 +181,8 @@ class Run:
             self.name,
         )
 
-    def docid_strings(self) -> pa.Array:
+    @property
+    def doc_ids(self) -> pa.Array:
         """The document id of every row, as one Arrow string array."""
         return columns.vocabulary_strings(self.doc_vocabulary, self.docs)
 
@@ -199,7 +193,7 @@ class Run:
         return pd.DataFrame(
             {
                 "qid": self.query_ids.take(columns.integers(self.qids)).to_pandas(),
-                "docid": self.docid_strings().to_pandas(),
+                "docid": self.doc_ids.to_pandas(),
                 "rank": self.ranks(),
                 "score": self.scores,
             }
