@@ -110,10 +110,12 @@ def prepare(
         return union.qids, union.docs, *_sides(union, weight_on_dense, normalization, missing)
 
     parts = list(ordered_map(block_rows, blocks))
-    arrays = [np.concatenate(column) if parts else np.zeros(0, dtype)
-              for column, dtype in zip(zip(*parts, strict=True) if parts else [()] * 4,
-                                       (np.int32, np.int32, float, float), strict=True)]  # fmt: skip
-    return Candidates(query_ids, doc_vocabulary, *arrays)
+    if not parts:
+        no_codes, no_scores = np.zeros(0, np.int32), np.zeros(0)
+        return Candidates(query_ids, doc_vocabulary, no_codes, no_codes, no_scores, no_scores)
+    return Candidates(
+        query_ids, doc_vocabulary, *(np.concatenate(column) for column in zip(*parts, strict=True))
+    )
 
 
 def _sides(
