@@ -105,9 +105,10 @@ def run_fuse(args) -> int:
         if not args.runs or args.dense or args.sparse:
             raise ValueError(f"--method {args.method} takes --runs RUN [RUN ...] (not --dense/--sparse)")
         check_writable(args.output, args.overwrite)
-        options = {"k": args.rrf_k} if args.method == "rrf" else {}
-        if args.normalization is not None and args.method != "rrf":
-            options["normalization"] = args.normalization
+        if args.method == "rrf" and args.normalization is not None:
+            raise ValueError("--normalization does not apply to rrf, which fuses ranks")
+        options = {"k": args.rrf_k} if args.method == "rrf" else {"normalization": args.normalization}
+        options = {name: value for name, value in options.items() if value is not None}
         tag = args.method if args.run_tag == "hybrid" else args.run_tag
         fused = RUN_LIST_METHODS[args.method](args.runs, depth=args.depth, hits=args.hits, tag=tag, **options)
     else:

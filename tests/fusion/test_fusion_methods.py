@@ -58,7 +58,7 @@ def test_average_equals_pyserini(runs, tmp_path):
     assert_close(scores_of(average([str(p) for p in paths], hits=UNION)), expected)
 
 
-def test_run_list_methods_through_the_cli(tmp_path):
+def test_run_list_methods_through_the_cli(tmp_path, capsys):
     a = Run.from_dict({"1": {"x": 3.0, "y": 2.0, "z": 1.0}, "2": {"x": 1.0}}, "a")
     b = Run.from_dict({"1": {"y": 10.0, "w": 5.0}, "2": {"v": 4.0, "x": 2.0}}, "b")
     paths = [str(a.write(tmp_path / "a.trec")), str(b.write(tmp_path / "b.trec"))]
@@ -71,6 +71,19 @@ def test_run_list_methods_through_the_cli(tmp_path):
         assert {q: {d: round(s, 6) for d, s in h.items()} for q, h in scores_of(written).items()} == {
             q: {d: round(s, 6) for d, s in h.items()} for q, h in expected.items()
         }
+    out = str(tmp_path / "raw.trec")
+    assert (
+        main(["fuse", "--method", "combsum", "--normalization", "none", "--runs", *paths, "--output", out])
+        == 0
+    )
+    assert scores_of(Run.read(out))["1"] == {"y": 12.0, "w": 5.0, "x": 3.0, "z": 1.0}
+    assert (
+        main(
+            ["fuse", "--method", "rrf", "--normalization", "minmax", "--runs", *paths, "--output", out + "2"]
+        )
+        == 2
+    )
+    assert "does not apply to rrf" in capsys.readouterr().err
     # Query 1 by hand: min-max puts y at 0.5 (a) and 1 (b), so CombSUM 1.5 and CombMNZ 3.
     assert scores_of(combsum([a, b]))["1"]["y"] == 1.5
     assert scores_of(combmnz([a, b]))["1"]["y"] == 3.0
