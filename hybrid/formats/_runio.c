@@ -590,7 +590,16 @@ PyDoc_STRVAR(format_doc,
              "(query_data, query_offsets int64); doc ids from doc_numbers (int64, when not None) or "
              "(doc_data, doc_offsets int64).");
 
-/* The lines of all rows; 0, or -1 when out of memory. */
+/* A string's [start, end) in a (data, offsets) pair when it lies inside data; 0 otherwise. */
+static inline int span_of(const int64_t *offsets, int64_t count, int64_t data_len, int64_t code, int64_t *start,
+                          int64_t *len) {
+    if (code < 0 || code >= count) return 0;
+    *start = offsets[code];
+    *len = offsets[code + 1] - *start;
+    return *start >= 0 && *len >= 0 && *start + *len <= data_len;
+}
+
+/* The lines of all rows; 0, -1 when out of memory, -4 when a code or offset points outside its array. */
 static int format_rows(Buffer *out, Py_buffer *qcodes, Py_buffer *qdata, Py_buffer *qoffsets, Py_buffer *docs,
                        Py_buffer *dnumbers, Py_buffer *ddata, Py_buffer *doffsets, Py_buffer *scores,
                        Py_buffer *row_offsets, Py_ssize_t first, Py_buffer *tag, int trec) {
@@ -600,14 +609,19 @@ static int format_rows(Buffer *out, Py_buffer *qcodes, Py_buffer *qdata, Py_buff
     const int64_t *qo = qoffsets->buf, *dn = dnumbers ? dnumbers->buf : NULL, *dof = doffsets->buf, *r = row_offsets->buf;
     const double *sc = scores->buf;
     const char *qd = qdata->buf, *dd = ddata->buf;
+    int64_t queries = qoffsets->len / 8 - 1, row_queries = row_offsets->len / 8;
+    int64_t documents = dn ? dnumbers->len / 8 : doffsets->len / 8 - 1;
     for (Py_ssize_t i = 0; i < rows; i++) {
-        if (i + 16 < rows) /* doc codes jump around the vocabulary: fetch ahead */
+        if (i + 16 < rows && d[i + 16] >= 0 && d[i + 16] < documents) /* doc codes jump around: fetch ahead */
             __builtin_prefetch(dn ? (const void *)&dn[d[i + 16]] : (const void *)&dof[d[i + 16]]);
-        int64_t qlen = qo[q[i] + 1] - qo[q[i]];
-        int64_t dlen = dn ? 20 : dof[d[i] + 1] - dof[d[i]];
+        int64_t qstart, qlen, dstart = 0, dlen = 20;
+        if (!span_of(qo, queries, qdata->len, q[i], &qstart, &qlen) || q[i] >= row_queries) return -4;
+        if (dn ? d[i] < 0 || d[i] >= documents || dn[d[i]] < 0
+               : !span_of(dof, documents, ddata->len, d[i], &dstart, &dlen))
+            return -4;
         if (reserve(out, (size_t)(qlen + dlen + tag->len + 480))) return -1;
         char *p = out->data + out->used;
-        memcpy(p, qd + qo[q[i]], (size_t)qlen);
+        memcpy(p, qd + qstart, (size_t)qlen);
         p += qlen;
         if (trec) {
             memcpy(p, " Q0 ", 4);
@@ -618,7 +632,7 @@ static int format_rows(Buffer *out, Py_buffer *qcodes, Py_buffer *qdata, Py_buff
         if (dn) {
             p = put_integer(p, (uint64_t)dn[d[i]]);
         } else {
-            memcpy(p, dd + dof[d[i]], (size_t)dlen);
+            memcpy(p, dd + dstart, (size_t)dlen);
             p += dlen;
         }
         *p++ = trec ? ' ' : '\t';
@@ -657,7 +671,9 @@ static PyObject *format(PyObject *self, PyObject *args) {
         status = format_rows(&out, &qcodes, &qdata, &qoffsets, &docs, numbers ? &dnumbers : NULL, &ddata, &doffsets,
                              &scores, &row_offsets, first, &tag, trec);
         Py_END_ALLOW_THREADS
-        if (status < 0)
+        if (status == -4)
+            PyErr_SetString(PyExc_ValueError, "format: a code or offset points outside its array");
+        else if (status < 0)
             PyErr_NoMemory();
         else
             result = PyBytes_FromStringAndSize(out.data ? out.data : "", (Py_ssize_t)out.used);

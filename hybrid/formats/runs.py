@@ -58,6 +58,9 @@ class Run:
         scores: np.ndarray,
         name: str = "hybrid",
     ):
+        qids, docs = _codes("qids", qids), _codes("docs", docs)
+        scores = np.asarray(scores, dtype=np.float64)
+        _check_columns(query_ids, doc_vocabulary, qids, docs, scores)
         self.query_ids, self.doc_vocabulary = query_ids, doc_vocabulary
         self.qids, self.docs, self.scores = qids, docs, scores
         self.name = name
@@ -248,6 +251,51 @@ class Run:
 
 
 # --------------------------------------------------------------------------- helpers
+def _codes(name: str, values) -> np.ndarray:
+    """A one-dimensional ``int32`` code column (other integer types are converted when they fit)."""
+    values = np.asarray(values)
+    if values.ndim != 1 or not (values.dtype.kind in "iu" or (values.dtype.kind == "f" and not len(values))):
+        raise ValueError(f"Run: {name} must be a one-dimensional integer array")
+    if values.dtype != np.int32:
+        if len(values) and (values.min() < np.iinfo(np.int32).min or values.max() > np.iinfo(np.int32).max):
+            raise ValueError(f"Run: {name} holds codes outside its vocabulary")
+        values = values.astype(np.int32)
+    return values
+
+
+def _is_strings(values) -> bool:
+    return isinstance(values, pa.Array) and (
+        pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    )
+
+
+def _check_columns(query_ids, doc_vocabulary, qids: np.ndarray, docs: np.ndarray, scores: np.ndarray) -> None:
+    """Refuse columns that would make a run's code point outside its vocabularies (one vectorised
+    pass per column): equal lengths, query codes ascending and in range, doc codes in range, finite
+    scores, an integer vocabulary sorted, distinct and non-negative."""
+    if scores.ndim != 1 or not (len(qids) == len(docs) == len(scores)):
+        raise ValueError("Run: qids, docs and scores must be one-dimensional and of the same length")
+    if isinstance(doc_vocabulary, np.ndarray):
+        if doc_vocabulary.ndim != 1 or doc_vocabulary.dtype.kind not in "iu":
+            raise ValueError("Run: an integer doc vocabulary must be a one-dimensional integer array")
+        if len(doc_vocabulary) and (
+            doc_vocabulary[0] < 0 or np.any(doc_vocabulary[1:] <= doc_vocabulary[:-1])
+        ):
+            raise ValueError("Run: an integer doc vocabulary must be sorted, distinct and non-negative")
+    elif not _is_strings(doc_vocabulary):
+        raise ValueError("Run: doc_vocabulary must be an Arrow string array or a sorted integer array")
+    if not _is_strings(query_ids):
+        raise ValueError("Run: query_ids must be an Arrow string array")
+    if not len(scores):
+        return
+    if qids[0] < 0 or qids[-1] >= len(query_ids) or np.any(qids[1:] < qids[:-1]):
+        raise ValueError("Run: qids must be ascending codes into query_ids")
+    if docs.min() < 0 or docs.max() >= len(doc_vocabulary):
+        raise ValueError("Run: docs holds codes outside doc_vocabulary")
+    if not np.isfinite(scores).all():
+        raise ValueError("Run: scores must be finite numbers")
+
+
 def read_runs(paths: Sequence[str | os.PathLike[str]], format: str = "auto") -> list[Run]:
     """:meth:`Run.read` of several files, side by side on threads (one each: a file split in
     halves as well would only add work)."""
