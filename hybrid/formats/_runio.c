@@ -199,15 +199,24 @@ static int parse_rank(const char *ptr, int64_t len, int64_t *value) {
 }
 
 /* ------------------------------------------------------------------------- parsing */
-/* Byte classes: 1 ASCII whitespace (a field separator), 2 non-ASCII (left to the checked reader). */
+/* Byte classes: 1 ASCII whitespace (a field separator: exactly the ASCII bytes str.split splits on),
+ * 2 non-ASCII (left to the checked reader), 3 carriage return (whitespace at a line's end; anywhere
+ * else Python's universal newlines would end the line there, so the line goes to the checked reader). */
 static unsigned char CLASS[256];
+enum { SPACE = 1, NON_ASCII = 2, CARRIAGE_RETURN = 3 };
 
 static void init_classes(void) {
-    for (int c = 0x80; c < 256; c++) CLASS[c] = 2;
-    CLASS[' '] = CLASS['\t'] = CLASS['\r'] = CLASS['\v'] = CLASS['\f'] = 1;
+    for (int c = 0x80; c < 256; c++) CLASS[c] = NON_ASCII;
+    for (int c = '\t'; c <= '\f'; c++) CLASS[c] = SPACE; /* \t \n \v \f */
+    for (int c = 0x1C; c <= 0x1F; c++) CLASS[c] = SPACE; /* file, group, record and unit separators */
+    CLASS[' '] = SPACE;
+    CLASS['\r'] = CARRIAGE_RETURN;
 }
 
-static inline int is_space(unsigned char c) { return CLASS[c] == 1; }
+static inline int is_space(unsigned char c) { return CLASS[c] & 1; }
+
+/* A carriage return anywhere but directly before the line's end. */
+static inline int stray_return(const char *c, const char *stop) { return *c == '\r' && c + 1 != stop; }
 
 typedef struct {
     int trec, integer_docs;
@@ -242,12 +251,15 @@ static int parse_lines(Parse *s, const char *data, int64_t size) {
         if (s->trec) {
             const char *c = p;
             while (count < 7) {
-                while (c < stop && is_space((unsigned char)*c)) c++;
+                while (c < stop && is_space((unsigned char)*c)) {
+                    if (stray_return(c, stop)) return PARSE_FALLBACK;
+                    c++;
+                }
                 if (c == stop) break;
                 const char *first = c;
                 unsigned char kind;
                 while (c < stop && !(kind = CLASS[(unsigned char)*c])) c++;
-                if (c < stop && kind == 2) return PARSE_FALLBACK;
+                if (c < stop && kind == NON_ASCII) return PARSE_FALLBACK;
                 fields[count].ptr = first;
                 fields[count].len = c - first;
                 count++;
@@ -261,7 +273,7 @@ static int parse_lines(Parse *s, const char *data, int64_t size) {
             const char *c = p;
             int blank = 1;
             for (const char *b = p; b < stop; b++) {
-                if ((unsigned char)*b >= 0x80) return PARSE_FALLBACK;
+                if ((unsigned char)*b >= 0x80 || stray_return(b, stop)) return PARSE_FALLBACK;
                 if (!is_space((unsigned char)*b)) blank = 0;
             }
             if (blank) {
