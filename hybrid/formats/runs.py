@@ -28,7 +28,7 @@ from hybrid._threads import ordered_map
 from hybrid.errors import InputError
 from hybrid.formats import _arrow as arrow
 from hybrid.formats import _runio
-from hybrid.formats._text import numbered_lines
+from hybrid.formats._text import BOM, GZIP_ERRORS, check_file, is_gzip, numbered_lines
 from hybrid.io import atomic_write
 
 TREC_COLUMNS = ("qid", "q0", "docid", "rank", "score", "tag")
@@ -127,7 +127,7 @@ class Run:
         rank correctly but cannot be fused by score. ``threads=2`` parses a large file with integer
         doc ids in two halves side by side.
         """
-        path = Path(path)
+        path = check_file(path)
         if format == "auto":
             format = detect_format(path)
         if format not in FORMATS:
@@ -516,17 +516,25 @@ def _read_fast(path: Path, format: str, halves: bool = True) -> Run:
 
 @contextlib.contextmanager
 def _contents(path: Path):
-    """The file's bytes: memory-mapped, or decompressed for ``*.gz``."""
-    if path.suffix == ".gz":
-        with gzip.open(path, "rb") as handle:
-            yield handle.read()
+    """The file's bytes without a leading byte-order mark: memory-mapped, or decompressed for ``*.gz``."""
+    if is_gzip(path):
+        try:
+            with gzip.open(path, "rb") as handle:
+                data = handle.read()
+        except GZIP_ERRORS as err:
+            raise InputError(path, None, f"not a readable gzip file ({err})") from None
+        yield memoryview(data)[len(BOM) :] if data.startswith(BOM) else data
         return
     with open(path, "rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
             yield b""
             return
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            yield mapped
+            if mapped[: len(BOM)] != BOM:
+                yield mapped
+                return
+            with memoryview(mapped) as whole, whole[len(BOM) :] as rest:
+                yield rest
 
 
 def _read_checked(path: Path, format: str) -> Run:
