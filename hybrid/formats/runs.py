@@ -499,19 +499,38 @@ def _read_fast(path: Path, format: str, halves: bool = True) -> Run:
         raise ValueError("score not finite")
     query_ids = arrow.from_buffers(*queries)
     order = arrow.numbers(pc.sort_indices(query_ids))
-    position = np.empty(len(order), dtype=np.int32)
-    position[order] = np.arange(len(order), dtype=np.int32)
-    qcodes = position[np.frombuffer(qcodes, np.int32)]
-    if integer_docs:
-        doc_vocabulary, dcodes = _intern_numbers(np.frombuffer(docs, np.int64))
-    else:
-        doc_vocabulary, dcodes = arrow.from_buffers(*documents), np.frombuffer(docs, np.int32)
-    name = tag.decode() if trec else "msmarco"
+    qcodes = np.frombuffer(qcodes, np.int32)  # in order of first appearance
+    docs = np.frombuffer(docs, np.int64 if integer_docs else np.int32)
     # The parser checked each query's lines for repeats and falling scores; when every query's
-    # lines are contiguous and in byte order, only ties can be out of trec_eval's order.
-    by_score = not (scattered or unsorted) and bool(np.all(order[1:] > order[:-1]))
+    # lines are contiguous (topic order, as Anserini and Pyserini write runs), putting the blocks in
+    # byte order of query id leaves only ties out of trec_eval's order.
+    by_score = not (scattered or unsorted)
+    if by_score:
+        qcodes, docs, scores = _blocks_in_order(qcodes, order, docs, scores)
+    else:
+        position = np.empty(len(order), dtype=np.int32)
+        position[order] = np.arange(len(order), dtype=np.int32)
+        qcodes = position[qcodes]
+    if integer_docs:
+        doc_vocabulary, dcodes = _intern_numbers(docs)
+    else:
+        doc_vocabulary, dcodes = arrow.from_buffers(*documents), docs
+    name = tag.decode() if trec else "msmarco"
     query_ids = query_ids.take(arrow.integers(order))
     return Run._assemble(query_ids, qcodes, doc_vocabulary, dcodes, scores, name, by_score, not scattered)
+
+
+def _blocks_in_order(qcodes: np.ndarray, order: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Rows whose queries come in contiguous blocks (codes ``0, 0, 1, 1, 1, 2, ...`` in file order)
+    with the blocks moved so that query ``order[0]`` comes first, then ``order[1]``, ...: the new
+    query codes and each column (one copy per block; unchanged when the blocks are in order)."""
+    counts = np.bincount(qcodes, minlength=len(order))
+    new_qcodes = np.repeat(np.arange(len(order), dtype=np.int32), counts[order])
+    if np.all(order[1:] > order[:-1]):
+        return new_qcodes, *columns
+    ends = np.cumsum(counts)
+    spans = list(zip((ends - counts)[order].tolist(), ends[order].tolist(), strict=True))
+    return new_qcodes, *(np.concatenate([column[lo:hi] for lo, hi in spans]) for column in columns)
 
 
 @contextlib.contextmanager

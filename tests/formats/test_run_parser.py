@@ -219,3 +219,34 @@ def test_two_halves_find_a_repeat_across_the_cut(tmp_path, scattered):
     with pytest.raises(InputError, match="duplicate document '5' for query '1'") as err:
         Run.read(path)
     assert err.value.line == len(rows)
+
+
+@pytest.mark.parametrize("integer_ids", [True, False])
+def test_runs_in_topic_order_take_the_fast_path_without_a_full_sort(tmp_path, monkeypatch, integer_ids):
+    """Anserini and Pyserini write each query's lines together, queries unsorted: the blocks are
+    moved into place, rows are not sorted (ties within a query are still ordered by doc id)."""
+    rng = np.random.default_rng(5)
+    queries = [str(q) for q in rng.permutation(400) * 7]
+    lines = []
+    for q in queries:
+        docs = rng.choice(10**6, size=int(rng.integers(1, 30)), replace=False)
+        scores = np.sort(rng.choice(50, size=len(docs)))[::-1] / 4  # falling, with ties
+        lines += [
+            f"{q} Q0 {d if integer_ids else f'D{d}'} {i + 1} {s} t\n"
+            for i, (d, s) in enumerate(zip(docs, scores, strict=True))
+        ]
+    path = tmp_path / "run.trec"
+    path.write_text("".join(lines))
+    checked = _read_checked(path, "trec")
+
+    lexsort = np.lexsort
+
+    def lexsort_of_part(keys, *args, **kwargs):  # ties are sorted, never every row of the run
+        assert len(keys[0]) < len(checked), "the rows of a run in topic order were sorted"
+        return lexsort(keys, *args, **kwargs)
+
+    monkeypatch.setattr(np, "lexsort", lexsort_of_part)
+    fast = _read_fast(path, "trec")
+    monkeypatch.undo()
+    assert fast.to_dict() == checked.to_dict()
+    assert [(q, d) for q, d, _ in fast] == [(q, d) for q, d, _ in checked]
