@@ -120,3 +120,17 @@ def test_output_that_is_a_folder_is_refused_even_with_overwrite(tmp_path, capsys
         assert "is a folder" in capsys.readouterr().err
     assert folder.is_dir() and list(folder.iterdir()) == []
     assert sorted(tmp_path.iterdir()) == sorted([folder, source])  # no temporary file left behind
+
+
+def test_cli_memory_settings_work_without_numpy_2_module_names(monkeypatch):
+    """``numpy._core`` exists from NumPy 2 only; setup.cfg allows NumPy 1.24, whose name is ``numpy.core``."""
+    import sys
+    import warnings
+
+    from hybrid import cli
+
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    monkeypatch.setitem(sys.modules, "numpy._core", None)  # as on NumPy 1.x: the import fails
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # NumPy 2's numpy.core shim
+        cli._tune_memory()
