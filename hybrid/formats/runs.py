@@ -494,27 +494,28 @@ def _read_fast(path: Path, format: str, halves: bool = True) -> Run:
     if parsed[0] != _PARSE_OK:
         raise ValueError(f"line {parsed[1]} needs the checked reader")
     _, _, _, qcodes, queries, docs, documents, scores, tag, scattered, unsorted = parsed
+    del parsed  # each column's buffer is freed as soon as the column is replaced
     scores = np.frombuffer(scores, np.float64)
     if not np.isfinite(scores).all():
         raise ValueError("score not finite")
     query_ids = arrow.from_buffers(*queries)
     order = arrow.numbers(pc.sort_indices(query_ids))
     qcodes = np.frombuffer(qcodes, np.int32)  # in order of first appearance
-    docs = np.frombuffer(docs, np.int64 if integer_docs else np.int32)
+    if integer_docs:
+        doc_vocabulary, dcodes = _intern_numbers(np.frombuffer(docs, np.int64))
+    else:
+        doc_vocabulary, dcodes = arrow.from_buffers(*documents), np.frombuffer(docs, np.int32)
+    del docs, documents
     # The parser checked each query's lines for repeats and falling scores; when every query's
     # lines are contiguous (topic order, as Anserini and Pyserini write runs), putting the blocks in
     # byte order of query id leaves only ties out of trec_eval's order.
     by_score = not (scattered or unsorted)
     if by_score:
-        qcodes, docs, scores = _blocks_in_order(qcodes, order, docs, scores)
+        qcodes, dcodes, scores = _blocks_in_order(qcodes, order, dcodes, scores)
     else:
         position = np.empty(len(order), dtype=np.int32)
         position[order] = np.arange(len(order), dtype=np.int32)
         qcodes = position[qcodes]
-    if integer_docs:
-        doc_vocabulary, dcodes = _intern_numbers(docs)
-    else:
-        doc_vocabulary, dcodes = arrow.from_buffers(*documents), docs
     name = tag.decode() if trec else "msmarco"
     query_ids = query_ids.take(arrow.integers(order))
     return Run._assemble(query_ids, qcodes, doc_vocabulary, dcodes, scores, name, by_score, not scattered)
