@@ -36,6 +36,7 @@ SANITIZED_ENV := LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-f
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   PYTHONPATH=.
 test-sanitize: $(STAMP)
+	$(PY) -c 'import setuptools' 2>/dev/null || $(PY) -m pip install --quiet setuptools
 	rm -rf $(SANITIZE) && mkdir -p $(SANITIZE)
 	cp -r hybrid $(SANITIZE)/ && find $(SANITIZE) -name '*.so' -delete
 	CFLAGS="$(SANITIZE_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
