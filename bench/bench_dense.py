@@ -18,6 +18,7 @@ import atexit
 import itertools
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -170,6 +171,8 @@ def main() -> None:
             f"| {index_type} | {index_size(path) / total:.0f} | {build:.1f} | {metrics['ndcg_cut_10']:.4f} | "
             f"{metrics['recall_1000']:.4f} | {statistics.median(latencies):.1f} | {p95:.1f} |"
         )
+    if not same:  # the tables above are still printed, then the run fails
+        sys.exit("PARITY FAILED: fp32 differs from the sentence-transformers reference at 3 decimals")
 
 
 if __name__ == "__main__":

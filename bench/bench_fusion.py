@@ -1,12 +1,13 @@
 """Benchmark: `hybrid fuse` end to end vs `python -m pyserini.fusion --method interpolation`, and a
 101-point `hybrid tune` sweep vs one `hybrid fuse`.
 
-All commands read the deterministic synthetic 6,980 x 1,000 run pair (bench/synthetic.py), from the
-page cache. Each runs in its own process, timed from start to exit, with the child's own peak resident
+All commands read the deterministic synthetic 6,980 x 1,000 run pair, in topic order as Anserini and
+Pyserini write runs (bench/synthetic.py), from the page cache. Each runs in its own process, timed from start to exit, with the child's own peak resident
 memory (wait4); the hybrid commands report the median of 3 runs, pyserini.fusion (~40 s) one.
 `hybrid fuse --convex --missing zero --weight-on-dense` computes pyserini.fusion's
 alpha * dense + (1 - alpha) * sparse with missing = 0, so the two outputs are compared line by line
-(tie order aside: pyserini breaks ties by docid ascending, trec_eval and hybrid descending).
+(tie order aside: pyserini breaks ties by docid ascending, trec_eval and hybrid descending); any
+other difference makes the benchmark exit non-zero.
 In-process times of the fusion and of the sweep alone (runs already in memory) are reported too.
 Usage: python -m bench.bench_fusion [folder-for-synthetic-runs]
 """
@@ -121,6 +122,10 @@ def main() -> None:
     print(f"in process, runs in memory: fuse {memory['fuse']:.2f} s; {memory['points']}-point default sweep "
           f"{memory['tune']:.2f} s")  # fmt: skip
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
+    if same != len(b) or len(a) != len(b):
+        sys.exit(
+            f"PARITY FAILED: {len(b) - same:,} pyserini lines differ from ours ({len(a):,} ours, {len(b):,} theirs)"
+        )
 
 
 if __name__ == "__main__":

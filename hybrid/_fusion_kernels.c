@@ -19,6 +19,16 @@ static PyObject *new_array(Py_ssize_t count, Py_ssize_t width) {
     return PyByteArray_FromStringAndSize(NULL, count * width);
 }
 
+/* Whether every code lies in [0, count). */
+static int codes_within(const int32_t *codes, Py_ssize_t n, Py_ssize_t count) {
+    int32_t low = 0, high = -1;
+    for (Py_ssize_t i = 0; i < n; i++) { /* branch-free min/max: vectorised by the compiler */
+        low = codes[i] < low ? codes[i] : low;
+        high = codes[i] > high ? codes[i] : high;
+    }
+    return low >= 0 && (n == 0 || high < count);
+}
+
 /* ------------------------------------------------------------------------- union */
 typedef struct {
     Py_buffer queries, docs, doc_map; /* int32 query codes, int32 doc codes, int64 joint code per doc code */
@@ -87,11 +97,15 @@ static PyObject *union_(PyObject *self, PyObject *args) {
         if (!PyArg_ParseTuple(PyList_GET_ITEM(list, got), "y*y*y*", &side->queries, &side->docs, &side->doc_map))
             goto done;
         side->rows = side->queries.len / 4;
-        if (side->docs.len / 4 != side->rows) {
+        const char *problem = side->docs.len / 4 != side->rows ? "union: queries and docs differ in length"
+                              : !codes_within(side->docs.buf, side->rows, side->doc_map.len / 8)
+                                  ? "union: a doc code points outside its doc_map"
+                                  : NULL;
+        if (problem) {
             PyBuffer_Release(&side->queries);
             PyBuffer_Release(&side->docs);
             PyBuffer_Release(&side->doc_map);
-            PyErr_SetString(PyExc_ValueError, "union: queries and docs differ in length");
+            PyErr_SetString(PyExc_ValueError, problem);
             goto done;
         }
         total += side->rows;
@@ -185,8 +199,18 @@ static PyObject *rank(PyObject *self, PyObject *args) {
     const int64_t *at = offsets.buf;
     const double *sc = scores.buf;
     int64_t widest = 0;
-    for (Py_ssize_t q = 0; q < queries; q++)
+    int valid = hits >= 0 && (queries < 0 || (at[0] >= 0 && at[queries] <= rows));
+    for (Py_ssize_t q = 0; q < queries; q++) {
+        valid &= at[q + 1] >= at[q];
         if (at[q + 1] - at[q] > widest) widest = at[q + 1] - at[q];
+    }
+    if (!valid) {
+        PyBuffer_Release(&offsets);
+        PyBuffer_Release(&scores);
+        PyErr_SetString(PyExc_ValueError, "rank: offsets must rise from 0 to at most the number of scores");
+        return NULL;
+    }
+    if (queries < 0) queries = 0;
     PyObject *order = new_array(rows, 8), *result = NULL;
     Entry *entries = malloc((size_t)(widest + 1) * sizeof(Entry));
     if (!order || !entries) {

@@ -6,7 +6,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+# An installed wheel carries data/ and qrels/ inside the package (setup.py copies them there); a
+# checkout (and an editable install) reads them from the repository's top level.
+_PACKAGE = Path(__file__).resolve().parent
+ROOT = _PACKAGE / "_bundled" if (_PACKAGE / "_bundled").is_dir() else _PACKAGE.parent
 DATA = ROOT / "data"
 QRELS = ROOT / "qrels"
 

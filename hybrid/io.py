@@ -31,6 +31,8 @@ def atomic_write(
     path: str | os.PathLike[str], overwrite: bool = False, mode: str = "w", encoding: str | None = "utf-8"
 ) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success rename it onto ``path``, on error remove it."""
+    if Path(path).is_dir():
+        raise FileExistsError(f"{path} is a folder; give the path of a file to write")
     path = check_writable(path, overwrite)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -71,7 +71,10 @@ def _tune_memory() -> None:
       its peak memory. Skipped when the user sets ``MALLOC_*`` variables or the C library is not glibc.
     """
     if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:
-        from numpy._core import multiarray
+        try:
+            from numpy._core import multiarray
+        except ImportError:  # NumPy 1.x (setup.cfg allows 1.24)
+            from numpy.core import multiarray
 
         multiarray._set_madvise_hugepage(False)
     if any(name.startswith("MALLOC_") for name in os.environ) or platform.libc_ver()[0] != "glibc":

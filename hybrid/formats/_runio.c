@@ -199,15 +199,24 @@ static int parse_rank(const char *ptr, int64_t len, int64_t *value) {
 }
 
 /* ------------------------------------------------------------------------- parsing */
-/* Byte classes: 1 ASCII whitespace (a field separator), 2 non-ASCII (left to the checked reader). */
+/* Byte classes: 1 ASCII whitespace (a field separator: exactly the ASCII bytes str.split splits on),
+ * 2 non-ASCII (left to the checked reader), 3 carriage return (whitespace at a line's end; anywhere
+ * else Python's universal newlines would end the line there, so the line goes to the checked reader). */
 static unsigned char CLASS[256];
+enum { SPACE = 1, NON_ASCII = 2, CARRIAGE_RETURN = 3 };
 
 static void init_classes(void) {
-    for (int c = 0x80; c < 256; c++) CLASS[c] = 2;
-    CLASS[' '] = CLASS['\t'] = CLASS['\r'] = CLASS['\v'] = CLASS['\f'] = 1;
+    for (int c = 0x80; c < 256; c++) CLASS[c] = NON_ASCII;
+    for (int c = '\t'; c <= '\f'; c++) CLASS[c] = SPACE; /* \t \n \v \f */
+    for (int c = 0x1C; c <= 0x1F; c++) CLASS[c] = SPACE; /* file, group, record and unit separators */
+    CLASS[' '] = SPACE;
+    CLASS['\r'] = CARRIAGE_RETURN;
 }
 
-static inline int is_space(unsigned char c) { return CLASS[c] == 1; }
+static inline int is_space(unsigned char c) { return CLASS[c] & 1; }
+
+/* A carriage return anywhere but directly before the line's end. */
+static inline int stray_return(const char *c, const char *stop) { return *c == '\r' && c + 1 != stop; }
 
 typedef struct {
     int trec, integer_docs;
@@ -242,12 +251,15 @@ static int parse_lines(Parse *s, const char *data, int64_t size) {
         if (s->trec) {
             const char *c = p;
             while (count < 7) {
-                while (c < stop && is_space((unsigned char)*c)) c++;
+                while (c < stop && is_space((unsigned char)*c)) {
+                    if (stray_return(c, stop)) return PARSE_FALLBACK;
+                    c++;
+                }
                 if (c == stop) break;
                 const char *first = c;
                 unsigned char kind;
                 while (c < stop && !(kind = CLASS[(unsigned char)*c])) c++;
-                if (c < stop && kind == 2) return PARSE_FALLBACK;
+                if (c < stop && kind == NON_ASCII) return PARSE_FALLBACK;
                 fields[count].ptr = first;
                 fields[count].len = c - first;
                 count++;
@@ -261,7 +273,7 @@ static int parse_lines(Parse *s, const char *data, int64_t size) {
             const char *c = p;
             int blank = 1;
             for (const char *b = p; b < stop; b++) {
-                if ((unsigned char)*b >= 0x80) return PARSE_FALLBACK;
+                if ((unsigned char)*b >= 0x80 || stray_return(b, stop)) return PARSE_FALLBACK;
                 if (!is_space((unsigned char)*b)) blank = 0;
             }
             if (blank) {
@@ -590,7 +602,16 @@ PyDoc_STRVAR(format_doc,
              "(query_data, query_offsets int64); doc ids from doc_numbers (int64, when not None) or "
              "(doc_data, doc_offsets int64).");
 
-/* The lines of all rows; 0, or -1 when out of memory. */
+/* A string's [start, end) in a (data, offsets) pair when it lies inside data; 0 otherwise. */
+static inline int span_of(const int64_t *offsets, int64_t count, int64_t data_len, int64_t code, int64_t *start,
+                          int64_t *len) {
+    if (code < 0 || code >= count) return 0;
+    *start = offsets[code];
+    *len = offsets[code + 1] - *start;
+    return *start >= 0 && *len >= 0 && *start + *len <= data_len;
+}
+
+/* The lines of all rows; 0, -1 when out of memory, -4 when a code or offset points outside its array. */
 static int format_rows(Buffer *out, Py_buffer *qcodes, Py_buffer *qdata, Py_buffer *qoffsets, Py_buffer *docs,
                        Py_buffer *dnumbers, Py_buffer *ddata, Py_buffer *doffsets, Py_buffer *scores,
                        Py_buffer *row_offsets, Py_ssize_t first, Py_buffer *tag, int trec) {
@@ -600,14 +621,19 @@ static int format_rows(Buffer *out, Py_buffer *qcodes, Py_buffer *qdata, Py_buff
     const int64_t *qo = qoffsets->buf, *dn = dnumbers ? dnumbers->buf : NULL, *dof = doffsets->buf, *r = row_offsets->buf;
     const double *sc = scores->buf;
     const char *qd = qdata->buf, *dd = ddata->buf;
+    int64_t queries = qoffsets->len / 8 - 1, row_queries = row_offsets->len / 8;
+    int64_t documents = dn ? dnumbers->len / 8 : doffsets->len / 8 - 1;
     for (Py_ssize_t i = 0; i < rows; i++) {
-        if (i + 16 < rows) /* doc codes jump around the vocabulary: fetch ahead */
+        if (i + 16 < rows && d[i + 16] >= 0 && d[i + 16] < documents) /* doc codes jump around: fetch ahead */
             __builtin_prefetch(dn ? (const void *)&dn[d[i + 16]] : (const void *)&dof[d[i + 16]]);
-        int64_t qlen = qo[q[i] + 1] - qo[q[i]];
-        int64_t dlen = dn ? 20 : dof[d[i] + 1] - dof[d[i]];
+        int64_t qstart, qlen, dstart = 0, dlen = 20;
+        if (!span_of(qo, queries, qdata->len, q[i], &qstart, &qlen) || q[i] >= row_queries) return -4;
+        if (dn ? d[i] < 0 || d[i] >= documents || dn[d[i]] < 0
+               : !span_of(dof, documents, ddata->len, d[i], &dstart, &dlen))
+            return -4;
         if (reserve(out, (size_t)(qlen + dlen + tag->len + 480))) return -1;
         char *p = out->data + out->used;
-        memcpy(p, qd + qo[q[i]], (size_t)qlen);
+        memcpy(p, qd + qstart, (size_t)qlen);
         p += qlen;
         if (trec) {
             memcpy(p, " Q0 ", 4);
@@ -618,7 +644,7 @@ static int format_rows(Buffer *out, Py_buffer *qcodes, Py_buffer *qdata, Py_buff
         if (dn) {
             p = put_integer(p, (uint64_t)dn[d[i]]);
         } else {
-            memcpy(p, dd + dof[d[i]], (size_t)dlen);
+            memcpy(p, dd + dstart, (size_t)dlen);
             p += dlen;
         }
         *p++ = trec ? ' ' : '\t';
@@ -657,7 +683,9 @@ static PyObject *format(PyObject *self, PyObject *args) {
         status = format_rows(&out, &qcodes, &qdata, &qoffsets, &docs, numbers ? &dnumbers : NULL, &ddata, &doffsets,
                              &scores, &row_offsets, first, &tag, trec);
         Py_END_ALLOW_THREADS
-        if (status < 0)
+        if (status == -4)
+            PyErr_SetString(PyExc_ValueError, "format: a code or offset points outside its array");
+        else if (status < 0)
             PyErr_NoMemory();
         else
             result = PyBytes_FromStringAndSize(out.data ? out.data : "", (Py_ssize_t)out.used);

@@ -28,7 +28,7 @@ from hybrid import columns
 from hybrid._threads import ordered_map
 from hybrid.errors import InputError
 from hybrid.formats import _runio
-from hybrid.formats._text import numbered_lines
+from hybrid.formats._text import BOM, GZIP_ERRORS, check_file, is_gzip, numbered_lines
 from hybrid.io import atomic_write
 
 TREC_COLUMNS = ("qid", "q0", "docid", "rank", "score", "tag")
@@ -59,6 +59,9 @@ class Run:
         scores: np.ndarray,
         name: str = "hybrid",
     ):
+        qids, docs = _codes("qids", qids), _codes("docs", docs)
+        scores = np.asarray(scores, dtype=np.float64)
+        _check_columns(query_ids, doc_vocabulary, qids, docs, scores)
         self.query_ids, self.doc_vocabulary = query_ids, doc_vocabulary
         self.qids, self.docs, self.scores = qids, docs, scores
         self.name = name
@@ -117,7 +120,7 @@ class Run:
         rank correctly but cannot be fused by score. ``threads=2`` parses a large file with integer
         doc ids in two halves side by side.
         """
-        path = Path(path)
+        path = check_file(path)
         if format == "auto":
             format = detect_format(path)
         if format not in FORMATS:
@@ -242,6 +245,51 @@ class Run:
 
 
 # --------------------------------------------------------------------------- helpers
+def _codes(name: str, values) -> np.ndarray:
+    """A one-dimensional ``int32`` code column (other integer types are converted when they fit)."""
+    values = np.asarray(values)
+    if values.ndim != 1 or not (values.dtype.kind in "iu" or (values.dtype.kind == "f" and not len(values))):
+        raise ValueError(f"Run: {name} must be a one-dimensional integer array")
+    if values.dtype != np.int32:
+        if len(values) and (values.min() < np.iinfo(np.int32).min or values.max() > np.iinfo(np.int32).max):
+            raise ValueError(f"Run: {name} holds codes outside its vocabulary")
+        values = values.astype(np.int32)
+    return values
+
+
+def _is_strings(values) -> bool:
+    return isinstance(values, pa.Array) and (
+        pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    )
+
+
+def _check_columns(query_ids, doc_vocabulary, qids: np.ndarray, docs: np.ndarray, scores: np.ndarray) -> None:
+    """Refuse columns that would make a run's code point outside its vocabularies (one vectorised
+    pass per column): equal lengths, query codes ascending and in range, doc codes in range, finite
+    scores, an integer vocabulary sorted, distinct and non-negative."""
+    if scores.ndim != 1 or not (len(qids) == len(docs) == len(scores)):
+        raise ValueError("Run: qids, docs and scores must be one-dimensional and of the same length")
+    if isinstance(doc_vocabulary, np.ndarray):
+        if doc_vocabulary.ndim != 1 or doc_vocabulary.dtype.kind not in "iu":
+            raise ValueError("Run: an integer doc vocabulary must be a one-dimensional integer array")
+        if len(doc_vocabulary) and (
+            doc_vocabulary[0] < 0 or np.any(doc_vocabulary[1:] <= doc_vocabulary[:-1])
+        ):
+            raise ValueError("Run: an integer doc vocabulary must be sorted, distinct and non-negative")
+    elif not _is_strings(doc_vocabulary):
+        raise ValueError("Run: doc_vocabulary must be an Arrow string array or a sorted integer array")
+    if not _is_strings(query_ids):
+        raise ValueError("Run: query_ids must be an Arrow string array")
+    if not len(scores):
+        return
+    if qids[0] < 0 or qids[-1] >= len(query_ids) or np.any(qids[1:] < qids[:-1]):
+        raise ValueError("Run: qids must be ascending codes into query_ids")
+    if docs.min() < 0 or docs.max() >= len(doc_vocabulary):
+        raise ValueError("Run: docs holds codes outside doc_vocabulary")
+    if not np.isfinite(scores).all():
+        raise ValueError("Run: scores must be finite numbers")
+
+
 def read_runs(paths: Sequence[str | os.PathLike[str]], format: str = "auto") -> list[Run]:
     """:meth:`Run.read` of several files, side by side on threads (one each: a file split in
     halves as well would only add work)."""
@@ -331,39 +379,67 @@ def _read_fast(path: Path, format: str, halves: bool = True) -> Run:
     if parsed[0] != _PARSE_OK:
         raise ValueError(f"line {parsed[1]} needs the checked reader")
     _, _, _, qcodes, queries, docs, documents, scores, tag, scattered, unsorted = parsed
+    del parsed  # each column's buffer is freed as soon as the column is replaced
     scores = np.frombuffer(scores, np.float64)
     if not np.isfinite(scores).all():
         raise ValueError("score not finite")
     query_ids = columns.from_buffers(*queries)
     order = columns.numbers(pc.sort_indices(query_ids))
-    position = np.empty(len(order), dtype=np.int32)
-    position[order] = np.arange(len(order), dtype=np.int32)
-    qcodes = position[np.frombuffer(qcodes, np.int32)]
+    qcodes = np.frombuffer(qcodes, np.int32)  # in order of first appearance
     if integer_docs:
         doc_vocabulary, dcodes = columns.intern_numbers(np.frombuffer(docs, np.int64))
     else:
         doc_vocabulary, dcodes = columns.from_buffers(*documents), np.frombuffer(docs, np.int32)
-    name = tag.decode() if trec else "msmarco"
+    del docs, documents
     # The parser checked each query's lines for repeats and falling scores; when every query's
-    # lines are contiguous and in byte order, only ties can be out of trec_eval's order.
-    by_score = not (scattered or unsorted) and bool(np.all(order[1:] > order[:-1]))
+    # lines are contiguous (topic order, as Anserini and Pyserini write runs), putting the blocks in
+    # byte order of query id leaves only ties out of trec_eval's order.
+    by_score = not (scattered or unsorted)
+    if by_score:
+        qcodes, dcodes, scores = _blocks_in_order(qcodes, order, dcodes, scores)
+    else:
+        position = np.empty(len(order), dtype=np.int32)
+        position[order] = np.arange(len(order), dtype=np.int32)
+        qcodes = position[qcodes]
+    name = tag.decode() if trec else "msmarco"
     query_ids = query_ids.take(columns.integers(order))
     return Run._assemble(query_ids, qcodes, doc_vocabulary, dcodes, scores, name, by_score, not scattered)
 
 
+def _blocks_in_order(qcodes: np.ndarray, order: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Rows whose queries come in contiguous blocks (codes ``0, 0, 1, 1, 1, 2, ...`` in file order)
+    with the blocks moved so that query ``order[0]`` comes first, then ``order[1]``, ...: the new
+    query codes and each column (one copy per block; unchanged when the blocks are in order)."""
+    counts = np.bincount(qcodes, minlength=len(order))
+    new_qcodes = np.repeat(np.arange(len(order), dtype=np.int32), counts[order])
+    if np.all(order[1:] > order[:-1]):
+        return new_qcodes, *columns
+    ends = np.cumsum(counts)
+    spans = list(zip((ends - counts)[order].tolist(), ends[order].tolist(), strict=True))
+    return new_qcodes, *(np.concatenate([column[lo:hi] for lo, hi in spans]) for column in columns)
+
+
 @contextlib.contextmanager
 def _contents(path: Path):
-    """The file's bytes: memory-mapped, or decompressed for ``*.gz``."""
-    if path.suffix == ".gz":
-        with gzip.open(path, "rb") as handle:
-            yield handle.read()
+    """The file's bytes without a leading byte-order mark: memory-mapped, or decompressed for ``*.gz``."""
+    if is_gzip(path):
+        try:
+            with gzip.open(path, "rb") as handle:
+                data = handle.read()
+        except GZIP_ERRORS as err:
+            raise InputError(path, None, f"not a readable gzip file ({err})") from None
+        yield memoryview(data)[len(BOM) :] if data.startswith(BOM) else data
         return
     with open(path, "rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
             yield b""
             return
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            yield mapped
+            if mapped[: len(BOM)] != BOM:
+                yield mapped
+                return
+            with memoryview(mapped) as whole, whole[len(BOM) :] as rest:
+                yield rest
 
 
 def _read_checked(path: Path, format: str) -> Run:

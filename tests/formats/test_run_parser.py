@@ -14,18 +14,37 @@ from hypothesis import strategies as st
 from hybrid import InputError, Run
 from hybrid.formats.runs import _read_checked, _read_fast
 
-SPACES = st.sampled_from([" ", "  ", "\t", " \t "])
-QIDS = st.sampled_from(["1", "2", "10", "q7", "300674"])
-DOCIDS = st.one_of(
-    st.integers(0, 10**12).map(str),
-    st.sampled_from(["MED-10", "007", "d1", "0", "+5", "9" * 19]),
+# Every ASCII control byte, and the non-ASCII characters str.split also splits on.
+CONTROLS = [chr(c) for c in range(32)] + ["\x7f", "\x85", "\xa0", "\u2028", "\u3000", "\ufeff"]
+SPACES = st.one_of(
+    st.sampled_from([" ", "  ", "\t", " \t "]),
+    st.text(st.sampled_from(CONTROLS + [" "]), min_size=1, max_size=3),
 )
-SCORES = st.one_of(
-    st.floats(-1e6, 1e6, allow_nan=False).map(repr),
-    st.integers(-50, 50).map(str),
-    st.sampled_from(
-        ["1e3", "2.5E-2", "-0.0", ".5", "7.", "1_0", "1" * 25 + ".5", "0.1000000000000000055511"]
-    ),
+
+
+def with_controls(values: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """Values, and values with a control byte (or an odd space) put in somewhere."""
+    odd = st.builds(
+        lambda v, c, at: v[:at] + c + v[at:], values, st.sampled_from(CONTROLS), st.integers(0, 8)
+    )
+    return st.one_of(values, odd)
+
+
+QIDS = with_controls(st.sampled_from(["1", "2", "10", "q7", "300674"]))
+DOCIDS = with_controls(
+    st.one_of(
+        st.integers(0, 10**12).map(str),
+        st.sampled_from(["MED-10", "007", "d1", "0", "+5", "9" * 19]),
+    )
+)
+SCORES = with_controls(
+    st.one_of(
+        st.floats(-1e6, 1e6, allow_nan=False).map(repr),
+        st.integers(-50, 50).map(str),
+        st.sampled_from(
+            ["1e3", "2.5E-2", "-0.0", ".5", "7.", "1_0", "1" * 25 + ".5", "0.1000000000000000055511"]
+        ),
+    )
 )
 
 
@@ -55,7 +74,7 @@ def test_compiled_reader_equals_checked_reader(tmp_path, rows, blank, crlf):
     if blank:
         lines.insert(len(lines) // 2, "  " + end)
     path = tmp_path / "run.trec"
-    path.write_text("".join(lines))
+    path.write_bytes("".join(lines).encode())
     assert_agree(*parse_both(path))
 
 
@@ -81,11 +100,38 @@ def test_compiled_reader_takes_the_usual_spellings(tmp_path):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.tuples(QIDS, DOCIDS, st.integers(-2, 2000).map(str)), min_size=1, max_size=30))
+@given(
+    rows=st.lists(
+        st.tuples(QIDS, DOCIDS, with_controls(st.integers(-2, 2000).map(str)), SPACES),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_compiled_reader_equals_checked_reader_on_msmarco_runs(tmp_path, rows):
     path = tmp_path / "run.tsv"
-    path.write_text("".join(f"{q}\t{d} \t{r}\n" for q, d, r in rows))
+    path.write_bytes("".join(f"{q}\t{d}{gap}\t{r}\n" for q, d, r, gap in rows).encode())
     assert_agree(*parse_both(path, "msmarco"))
+
+
+@pytest.mark.parametrize("byte", [chr(c) for c in range(32) if c != 10] + ["\x7f"])
+def test_every_control_byte_is_read_as_str_split_reads_it(tmp_path, byte):
+    """Once 0x1C-0x1F were part of an id in the compiled reader and whitespace in the checked one."""
+    separates = len(f"a{byte}b".split()) == 2
+    inside_id, as_separator = tmp_path / "id.trec", tmp_path / "gap.trec"
+    inside_id.write_bytes(f"1 Q0 a{byte}b 1 2.0 t\n".encode())
+    as_separator.write_bytes(f"1{byte}Q0 c 1 1.0 t{byte}\n".encode())
+    id_fast, id_checked = parse_both(inside_id)
+    gap_fast, gap_checked = parse_both(as_separator)
+    assert_agree(id_fast, id_checked)
+    assert_agree(gap_fast, gap_checked)
+    if byte == "\r":  # a lone carriage return ends the line for Python: the compiled reader defers
+        assert id_fast[0] == id_checked[0] == gap_fast[0] == gap_checked[0] == "error"
+    elif separates:
+        assert id_checked[0] == "error"  # seven columns
+        assert gap_fast == gap_checked and gap_fast[0] == {"1": {"c": 1.0}}
+    else:  # an ordinary id byte: both readers keep it, without deferring
+        assert id_fast == id_checked and id_fast[0] == {"1": {f"a{byte}b": 2.0}}
+        assert gap_checked[0] == "error"
 
 
 def test_repeat_across_separated_lines_of_a_query_is_found(tmp_path):
@@ -173,3 +219,34 @@ def test_two_halves_find_a_repeat_across_the_cut(tmp_path, scattered):
     with pytest.raises(InputError, match="duplicate document '5' for query '1'") as err:
         Run.read(path)
     assert err.value.line == len(rows)
+
+
+@pytest.mark.parametrize("integer_ids", [True, False])
+def test_runs_in_topic_order_take_the_fast_path_without_a_full_sort(tmp_path, monkeypatch, integer_ids):
+    """Anserini and Pyserini write each query's lines together, queries unsorted: the blocks are
+    moved into place, rows are not sorted (ties within a query are still ordered by doc id)."""
+    rng = np.random.default_rng(5)
+    queries = [str(q) for q in rng.permutation(400) * 7]
+    lines = []
+    for q in queries:
+        docs = rng.choice(10**6, size=int(rng.integers(1, 30)), replace=False)
+        scores = np.sort(rng.choice(50, size=len(docs)))[::-1] / 4  # falling, with ties
+        lines += [
+            f"{q} Q0 {d if integer_ids else f'D{d}'} {i + 1} {s} t\n"
+            for i, (d, s) in enumerate(zip(docs, scores, strict=True))
+        ]
+    path = tmp_path / "run.trec"
+    path.write_text("".join(lines))
+    checked = _read_checked(path, "trec")
+
+    lexsort = np.lexsort
+
+    def lexsort_of_part(keys, *args, **kwargs):  # ties are sorted, never every row of the run
+        assert len(keys[0]) < len(checked), "the rows of a run in topic order were sorted"
+        return lexsort(keys, *args, **kwargs)
+
+    monkeypatch.setattr(np, "lexsort", lexsort_of_part)
+    fast = _read_fast(path, "trec")
+    monkeypatch.undo()
+    assert fast.to_dict() == checked.to_dict()
+    assert [(q, d) for q, d, _ in fast] == [(q, d) for q, d, _ in checked]

@@ -161,3 +161,86 @@ def test_duplicates_found_whatever_the_query_lengths(uneven):
     assert len(Run.from_columns(qids, docids, np.arange(len(qids), dtype=float))) == len(qids)
     with pytest.raises(ValueError, match="duplicate document 'd3' for query 'a'"):
         Run.from_columns([*qids, "a"], [*docids, "d3"], np.arange(len(qids) + 1, dtype=float))
+
+
+def _columns(**changes):
+    """A valid one-query run's constructor arguments, with some replaced."""
+    import pyarrow as pa
+
+    columns = {
+        "query_ids": pa.array(["q1", "q2"]),
+        "doc_vocabulary": pa.array(["a", "b"]),
+        "qids": np.array([0, 0, 1], np.int32),
+        "docs": np.array([0, 1, 1], np.int32),
+        "scores": np.array([2.0, 1.0, 0.5]),
+    }
+    return {**columns, **changes}
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"docs": [0, 1, 10**8]}, "outside doc_vocabulary"),
+        ({"docs": [0, -1, 1]}, "outside doc_vocabulary"),
+        ({"docs": np.array([0, 1, 2**40])}, "outside its vocabulary"),
+        ({"qids": [0, 0, 2]}, "ascending codes"),
+        ({"qids": [1, 0, 0]}, "ascending codes"),
+        ({"qids": [-1, 0, 0]}, "ascending codes"),
+        ({"scores": [1.0, 2.0]}, "same length"),
+        ({"scores": [1.0, np.nan, 0.0]}, "finite"),
+        ({"scores": [1.0, np.inf, 0.0]}, "finite"),
+        ({"docs": [0.0, 1.0, 1.0]}, "integer array"),
+        ({"doc_vocabulary": np.array([7, 3])}, "sorted, distinct"),
+        ({"doc_vocabulary": np.array([-1, 3])}, "non-negative"),
+        ({"doc_vocabulary": ["a", "b"]}, "Arrow string array"),
+    ],
+)
+def test_run_refuses_columns_pointing_outside_its_vocabularies(changes, message):
+    """Once a crash (codes past the vocabulary reached the compiled writer and fusion kernels)."""
+    import hybrid
+
+    with pytest.raises(ValueError, match=message):
+        Run(**_columns(**changes))
+    good = Run(**_columns())
+    with pytest.raises(ValueError, match=message):
+        hybrid.fuse(Run(**_columns(**changes)), good)
+
+
+def test_compiled_kernels_refuse_codes_outside_their_arrays():
+    """The C entry points check bounds themselves, whatever the Python side passes."""
+    from hybrid import _fusion_kernels
+    from hybrid.formats import _runio
+
+    codes, offsets = np.array([0], np.int32), np.array([0, 1], np.int64)
+
+    def format_row(qcodes, docs, doc_offsets=offsets, row_offsets=offsets):
+        return _runio.format(
+            qcodes,
+            b"q",
+            offsets,
+            docs,
+            None,
+            b"d",
+            doc_offsets,
+            np.ones(len(qcodes)),
+            row_offsets,
+            0,
+            b"t",
+            True,
+        )
+
+    assert format_row(codes, codes) == b"q Q0 d 1 1.000000 t\n"
+    for bad in ([5], [-1], [10**8]):
+        with pytest.raises(ValueError, match="outside"):
+            format_row(np.array(bad, np.int32), codes)
+        with pytest.raises(ValueError, match="outside"):
+            format_row(codes, np.array(bad, np.int32))
+    with pytest.raises(ValueError, match="outside"):
+        format_row(codes, codes, doc_offsets=np.array([0, 99], np.int64))
+    with pytest.raises(ValueError, match="outside"):
+        format_row(codes, codes, row_offsets=np.zeros(0, np.int64))
+    with pytest.raises(ValueError, match="outside"):
+        _fusion_kernels.union([(codes, np.array([10**8], np.int32), np.zeros(1, np.int64))])
+    for bad in ([0, 5], [3, 1], [-1, 1], [0, 2, 1]):
+        with pytest.raises(ValueError, match="offsets"):
+            _fusion_kernels.rank(np.array(bad, np.int64), np.ones(2), 1)
