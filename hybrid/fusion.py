@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from hybrid import _fusion_kernels
 from hybrid._threads import ordered_map
 from hybrid.formats import _arrow as arrow
-from hybrid.formats.runs import Run, joint_doc_vocabulary, read_runs, trec_order
+from hybrid.formats.runs import Run, joint_doc_vocabulary, read_runs, require_scores, trec_order
 
 NORMALIZATIONS = ("none", "minmax", "pyserini", "zscore")
 MISSING = ("min", "zero")
@@ -180,7 +180,8 @@ def _candidate_blocks(dense, sparse, weight_on_dense, normalization, depth, miss
     if missing not in MISSING:
         raise ValueError(f"unknown missing-document rule {missing!r}; expected one of {MISSING}")
     depth = _positive("depth", depth)
-    query_ids, doc_vocabulary, blocks = _blocks([r.top(depth) for r in as_runs([dense, sparse])])
+    runs = [require_scores(r, "score interpolation") for r in as_runs([dense, sparse])]
+    query_ids, doc_vocabulary, blocks = _blocks([r.top(depth) for r in runs])
 
     def candidates(block: list[_Side]) -> Candidates:
         qids, docs, rows = _union(block)

@@ -49,6 +49,9 @@ class Run:
     ``offsets[i]:offsets[i+1]``) and ``name`` (run tag). ``doc_ids`` is the vocabulary as strings.
     """
 
+    #: Set by the MS MARCO reader to the file read: the scores are 1/rank stand-ins (see require_scores).
+    scores_from_ranks: str | None = None
+
     def __init__(
         self,
         query_ids: pa.Array,
@@ -130,9 +133,12 @@ class Run:
         if format not in FORMATS:
             raise ValueError(f"unknown run format {format!r}; expected one of {FORMATS}")
         try:
-            return _read_fast(path, format, threads > 1)
+            run = _read_fast(path, format, threads > 1)
         except ValueError:
-            return _read_checked(path, format)
+            run = _read_checked(path, format)
+        if format == "msmarco":
+            run.scores_from_ranks = str(path)
+        return run
 
     # ----------------------------------------------------------------- access
     def __len__(self) -> int:
@@ -179,7 +185,7 @@ class Run:
         present = np.unique(self.qids[keep])
         remap = np.full(len(self.query_ids), -1, dtype=np.int32)
         remap[present] = np.arange(len(present), dtype=np.int32)
-        return Run(
+        selected = Run(
             self.query_ids.take(arrow.integers(present)),
             self.doc_vocabulary,
             remap[self.qids[keep]],
@@ -187,6 +193,8 @@ class Run:
             self.scores[keep],
             self.name,
         )
+        selected.scores_from_ranks = self.scores_from_ranks
+        return selected
 
     def docid_strings(self) -> pa.Array:
         """The document id of every row, as one Arrow string array."""
@@ -253,6 +261,18 @@ def read_runs(paths: Sequence[str | os.PathLike[str]], format: str = "auto") -> 
     halves as well would only add work)."""
     threads = 2 if len(paths) == 1 else 1
     return list(ordered_map(lambda path: Run.read(path, format, threads), paths))
+
+
+def require_scores(run: Run, what: str) -> Run:
+    """``run`` itself, or a ``ValueError`` naming its file when its scores are the 1/rank stand-ins
+    of an MS MARCO run, which ``what`` (something that combines scores) cannot use."""
+    if run.scores_from_ranks is not None:
+        raise ValueError(
+            f"{run.scores_from_ranks}: an MS MARCO run has no scores (only ranks), so it cannot be used "
+            f"for {what}; give a TREC run with the retriever's scores (reciprocal rank fusion, "
+            "fuse --method rrf, takes it)"
+        )
+    return run
 
 
 def detect_format(path: Path) -> str:
