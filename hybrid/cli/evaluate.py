@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from hybrid.cli._common import non_negative_int, positive_int
+
 
 def register(groups) -> None:
     parser = groups.top.add_parser(
@@ -33,10 +35,14 @@ def register(groups) -> None:
     )
     parser.add_argument("-q", dest="per_query", action="store_true", help="also print per-query values")
     parser.add_argument(
-        "-M", dest="max_docs", type=int, default=None, help="use only the top N docs of each query"
+        "-M", dest="max_docs", type=positive_int, default=None, help="use only the top N docs of each query"
     )
     parser.add_argument(
-        "-l", dest="level", type=int, default=1, help="minimum grade counted relevant (default 1)"
+        "-l",
+        dest="level",
+        type=non_negative_int,
+        default=1,
+        help="minimum grade counted relevant (default 1)",
     )
     parser.add_argument(
         "--format", choices=("text", "json"), default="text", help="output layout (default text)"

@@ -76,9 +76,10 @@ def test_tune_prints_and_writes(files, capsys):
 
 
 def test_tune_rejects_bad_grid(files, capsys):
-    code = main(["tune", "--qrels", str(files / "qrels.txt"), "--dense", str(files / "x.dense.trec"),
-                 "--sparse", str(files / "x.sparse.trec"), "--alphas", "1:0:0.1"])  # fmt: skip
-    assert code == 2 and "alphas" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # at argument parsing, before the runs are read
+        main(["tune", "--qrels", str(files / "qrels.txt"), "--dense", str(files / "x.dense.trec"),
+              "--sparse", str(files / "x.sparse.trec"), "--alphas", "1:0:0.1"])  # fmt: skip
+    assert stop.value.code == 2 and "alphas" in capsys.readouterr().err
 
 
 def test_msmarco_runs_are_not_fused_by_score(files, capsys):
