@@ -89,10 +89,23 @@ def _tune_memory() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader left early (`hybrid eval ... | head`): stop quietly, as Unix tools do, with the
+        # shell's code for SIGPIPE; stdout goes to /dev/null so the exit-time flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + 13
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     _tune_memory()
     try:
-        return args.handler(args) or 0
+        code = args.handler(args) or 0
+        sys.stdout.flush()  # a closed pipe shows here, inside main, not at interpreter exit
+        return code
     except (InputError, FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"hybrid {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -3,6 +3,47 @@
 from __future__ import annotations
 
 import argparse
+import math
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1, refused before any work starts."""
+    return _int_at_least(text, 1, "a positive integer")
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer of at least 0."""
+    return _int_at_least(text, 0, "an integer >= 0")
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (not nan or inf)."""
+    value = _number(text, float, "a finite number")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number of at least 0."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, not {text!r}")
+    return value
+
+
+def _int_at_least(text: str, lowest: int, what: str) -> int:
+    value = _number(text, int, what)
+    if value < lowest:
+        raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
+    return value
+
+
+def _number(text: str, kind: type, what: str):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}") from None
 
 
 def add_overwrite(parser: argparse.ArgumentParser) -> None:
@@ -10,7 +51,9 @@ def add_overwrite(parser: argparse.ArgumentParser) -> None:
 
 
 def add_threads(parser: argparse.ArgumentParser, default: int = 1) -> None:
-    parser.add_argument("--threads", type=int, default=default, help=f"worker threads (default {default})")
+    parser.add_argument(
+        "--threads", type=positive_int, default=default, help=f"worker threads (default {default})"
+    )
 
 
 def add_run_output(parser: argparse.ArgumentParser, tag: str) -> None:

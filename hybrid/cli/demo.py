@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hybrid.cli._common import add_threads
+from hybrid.cli._common import add_threads, positive_int
 
 
 def register(groups) -> None:
@@ -27,7 +27,9 @@ def register(groups) -> None:
     parser.add_argument(
         "--expansion-model", help="doc2query model (name or folder) to expand documents first"
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default 32)")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=32, help="encoding batch size (default 32)"
+    )
     add_threads(parser, default=2)
     parser.set_defaults(handler=run)
 

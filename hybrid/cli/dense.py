@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from hybrid.cli._common import add_overwrite, add_run_output, add_threads, done
+from hybrid.cli._common import (
+    add_overwrite,
+    add_run_output,
+    add_threads,
+    done,
+    non_negative_int,
+    positive_int,
+)
 from hybrid.dense import BACKENDS
 from hybrid.dense.encoders import ENCODER_CLASSES
 from hybrid.dense.indexing import INDEX_TYPES
@@ -42,7 +49,9 @@ def _add_encoder(parser: argparse.ArgumentParser, required: bool = True) -> None
         "quantisation; onnx (ONNX Runtime fp32); onnx-int8 (ONNX Runtime, dynamic int8); onnx-int8-token "
         "(as onnx-int8 with per-token activation scales in the feed-forward layers: closer to fp32)",
     )
-    group.add_argument("--max-length", type=int, help="document max length in wordpieces (tct_colbert: 512)")
+    group.add_argument(
+        "--max-length", type=positive_int, help="document max length in wordpieces (tct_colbert: 512)"
+    )
     norm = group.add_mutually_exclusive_group()
     norm.add_argument(
         "--l2-norm", dest="l2_norm", action="store_true", default=None, help="L2-normalise vectors"
@@ -62,11 +71,13 @@ def _add_index_structure(parser: argparse.ArgumentParser) -> None:
         help="flat: IndexFlatIP, exact (the paper's setting); hnsw: IndexHNSWFlat; pq: IndexPQ (8 bits) (default flat)",
     )
     parser.add_argument(
-        "--hnsw-m", type=int, default=256, help="HNSW neighbours per node (default 256, as Pyserini)"
+        "--hnsw-m", type=positive_int, default=256, help="HNSW neighbours per node (default 256, as Pyserini)"
     )
-    parser.add_argument("--ef-construction", type=int, default=256, help="HNSW efConstruction (default 256)")
     parser.add_argument(
-        "--pq-m", type=int, help="PQ sub-quantisers (default dimension / 4, e.g. 192 for 768)"
+        "--ef-construction", type=positive_int, default=256, help="HNSW efConstruction (default 256)"
+    )
+    parser.add_argument(
+        "--pq-m", type=positive_int, help="PQ sub-quantisers (default dimension / 4, e.g. 192 for 768)"
     )
 
 
@@ -102,16 +113,21 @@ def _register_index(index_group) -> None:
     )
     parser.add_argument("--index", required=True, help="index folder to write")
     _add_index_structure(parser)
-    parser.add_argument("--batch-size", type=int, default=32, help="passages per forward pass (default 32)")
     parser.add_argument(
-        "--shard-id", type=int, default=0, help="which part of the corpus to encode (default 0)"
+        "--batch-size", type=positive_int, default=32, help="passages per forward pass (default 32)"
     )
     parser.add_argument(
-        "--shard-num", type=int, default=1, help="into how many parts the corpus is split (default 1)"
+        "--shard-id", type=non_negative_int, default=0, help="which part of the corpus to encode (default 0)"
+    )
+    parser.add_argument(
+        "--shard-num",
+        type=positive_int,
+        default=1,
+        help="into how many parts the corpus is split (default 1)",
     )
     parser.add_argument(
         "--chunk-size",
-        type=int,
+        type=positive_int,
         default=4096,
         help="passages saved together; the unit of resumption (default 4096)",
     )
@@ -143,13 +159,13 @@ def _register_search(search_group) -> None:
     )
     parser.add_argument("--index", required=True, help="index folder (index + docid)")
     parser.add_argument("--topics", required=True, help="topics file or bundled name (e.g. scifact-test)")
-    parser.add_argument("--hits", type=int, default=1000, help="hits per query (default 1000)")
-    parser.add_argument("--batch-size", type=int, default=64, help="queries per batch (default 64)")
+    parser.add_argument("--hits", type=positive_int, default=1000, help="hits per query (default 1000)")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="queries per batch (default 64)")
     parser.add_argument(
         "--encoded-queries",
         help="pre-encoded queries: JSON lines {id, vector} or Pyserini's embedding.pkl folder (then no --encoder)",
     )
-    parser.add_argument("--ef-search", type=int, help="HNSW efSearch (HNSW indexes only)")
+    parser.add_argument("--ef-search", type=positive_int, help="HNSW efSearch (HNSW indexes only)")
     add_threads(parser)
     _add_encoder(parser, required=False)
     add_run_output(parser, tag="dense")

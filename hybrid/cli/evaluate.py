@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from hybrid.cli._common import non_negative_int, positive_int
+
 
 def register(groups) -> None:
     parser = groups.top.add_parser(
@@ -39,10 +41,14 @@ def register(groups) -> None:
     )
     parser.add_argument("-q", dest="per_query", action="store_true", help="also print per-query values")
     parser.add_argument(
-        "-M", dest="max_docs", type=int, default=None, help="use only the top N docs of each query"
+        "-M", dest="max_docs", type=positive_int, default=None, help="use only the top N docs of each query"
     )
     parser.add_argument(
-        "-l", dest="level", type=int, default=1, help="minimum grade counted relevant (default 1)"
+        "-l",
+        dest="level",
+        type=non_negative_int,
+        default=1,
+        help="minimum grade counted relevant (default 1)",
     )
     parser.add_argument(
         "--format", choices=("text", "json"), default="text", help="output layout (default text)"
@@ -64,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from hybrid.formats.runs import read_runs
 
     qrels = Qrels.read(args.qrels)
-    paths = list(dict.fromkeys(args.runs + ([args.baseline] if args.baseline else [])))
-    runs = dict(zip(paths, read_runs(paths), strict=True))
+    shown = list(dict.fromkeys(([args.baseline] if args.baseline else []) + args.runs))
+    runs = dict(zip(shown, read_runs(shown), strict=True))
     if args.msmarco:
         report = {
             path: dict(zip(("MRR@10", "QueriesRanked"), msmarco_mrr(qrels, r, 10, args.level), strict=True))
@@ -82,56 +88,24 @@ def run(args: argparse.Namespace) -> int:
         return 0
     evaluator = Evaluator(qrels, args.measures, args.level, args.max_docs, args.complete)
     results = {path: evaluator.evaluate(r) for path, r in runs.items()}
-    shown = list(args.runs)
+    p_values = {}
     if args.baseline:
         from hybrid.reporting import significance_table
 
-        report = significance_table(evaluator, results, shown, args.baseline)
-        if args.format == "json":
-            _print_json(report)
-        else:
-            print(_table(evaluator.names, report))
-        return 0
+        p_values = significance_table(evaluator, results, shown, args.baseline)
     if args.format == "json":
-        if len(shown) == 1:
-            _print_json(results[shown[0]].to_dict(args.per_query))
-        else:
-            _print_json({p: results[p].to_dict(args.per_query) for p in shown})
-        return 0
-    if len(shown) == 1:
+        objects = {p: results[p].to_dict(args.per_query) | p_values.get(p, {}) for p in shown}
+        _print_json(objects[shown[0]] if len(shown) == 1 else objects)
+    elif len(shown) == 1 and not args.baseline:
         sys.stdout.write(results[shown[0]].trec_eval_text(args.per_query))
-        return 0
-    report = {p: {"measures": results[p].to_dict()} for p in shown}
-    print(_table(evaluator.names, report))
+    else:
+        from hybrid.reporting import per_query_tables, summary_table
+
+        if args.per_query:
+            print(per_query_tables(results), end="\n\n")
+        print(summary_table(evaluator.names, results, p_values))
     return 0
 
 
 def _print_json(data) -> None:
     print(json.dumps(data, indent=2))
-
-
-def _table(names: list[str], report: dict) -> str:
-    """One row per run, one column per measure (4 decimals), p-values in brackets when present."""
-    shown = [n for n in names if n != "num_q"]
-    rows = [["run", *shown]]
-    for path, entry in report.items():
-        cells = [path]
-        for n in shown:
-            value = entry["measures"][n]
-            cell = f"{value:.4f}" if isinstance(value, float) else str(value)
-            if "p_t" in entry:
-                cell += f" ({entry['p_t'][n]:.3f}/{entry['p_rand'][n]:.3f})"
-            cells.append(cell)
-        rows.append(cells)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    ]
-    if any("p_t" in e for e in report.values()):
-        lines.append(
-            "(in brackets: p-values against the baseline, paired t-test / randomisation test with 10,000 trials)"
-        )
-    return "\n".join(lines)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from hybrid.cli._common import add_overwrite, add_run_output, done
+from hybrid.cli._common import (
+    add_overwrite,
+    add_run_output,
+    done,
+    finite_float,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+)
 
 NORMALIZATIONS = ("none", "minmax", "pyserini", "zscore")
 # interpolation fuses --dense and --sparse; the others fuse --runs (hybrid.fusion.RUN_LIST_METHODS).
@@ -14,14 +22,14 @@ METHODS = ("interpolation", "rrf", "combsum", "combmnz", "combmax", "average")
 def add_fusion_options(parser: argparse.ArgumentParser, alpha: bool = True) -> None:
     """The interpolation options shared by ``fuse``, ``tune`` and ``search hybrid``."""
     if alpha:
-        parser.add_argument("--alpha", type=float, default=0.1, help="fusion weight (default 0.1)")
+        parser.add_argument("--alpha", type=finite_float, default=0.1, help="fusion weight (default 0.1)")
     parser.add_argument(
         "--weight-on-dense",
         action="store_true",
         help="score = sparse + alpha * dense (default dense + alpha * sparse)",
     )
     parser.add_argument(
-        "--depth", type=int, default=1000, help="hits taken from each run per query (default 1000)"
+        "--depth", type=positive_int, default=1000, help="hits taken from each run per query (default 1000)"
     )
     parser.add_argument(
         "--missing",
@@ -36,6 +44,16 @@ def add_fusion_options(parser: argparse.ArgumentParser, alpha: bool = True) -> N
         help="(1 - alpha) * other + alpha * weighted; with --missing zero --weight-on-dense this is "
         "`python -m pyserini.fusion --method interpolation --runs DENSE SPARSE`",
     )
+
+
+def alpha_grid(spec: str):
+    """argparse type of ``tune --alphas``: the grid, or the library's message on a bad or oversized one."""
+    from hybrid.tuning import parse_alphas
+
+    try:
+        return parse_alphas(spec)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def register(groups) -> None:
@@ -61,8 +79,10 @@ def register(groups) -> None:
         "(s - (min + max) / 2) / (max - min), zscore (s - mean) / std (default minmax for combsum, combmnz "
         "and combmax, none otherwise)",
     )
-    fuse.add_argument("--rrf-k", type=float, default=60, help="RRF constant k in 1 / (k + rank) (default 60)")
-    fuse.add_argument("--hits", type=int, default=1000, help="hits kept per query (default 1000)")
+    fuse.add_argument(
+        "--rrf-k", type=non_negative_float, default=60, help="RRF constant k in 1 / (k + rank) (default 60)"
+    )
+    fuse.add_argument("--hits", type=positive_int, default=1000, help="hits kept per query (default 1000)")
     add_run_output(fuse, tag="hybrid")
     fuse.set_defaults(handler=run_fuse)
 
@@ -81,15 +101,21 @@ def register(groups) -> None:
     tune.add_argument(
         "--metric", default="ndcg_cut.10", help="trec_eval measure or alias (default ndcg_cut.10)"
     )
-    tune.add_argument("--alphas", help="START:STOP:STEP (inclusive) or a comma list (default see above)")
+    tune.add_argument(
+        "--alphas",
+        type=alpha_grid,
+        help="START:STOP:STEP (inclusive) or a comma list, at most 1,001 points (default see above)",
+    )
     tune.add_argument("--normalization", nargs="+", choices=NORMALIZATIONS, default=["none"],
                       help="normalisation(s) to try; the best combination wins (default none)")  # fmt: skip
     add_fusion_options(tune, alpha=False)
-    tune.add_argument("--hits", type=int, default=1000, help="hits per query of the fused run (default 1000)")
+    tune.add_argument(
+        "--hits", type=positive_int, default=1000, help="hits per query of the fused run (default 1000)"
+    )
     tune.add_argument("--folds", type=int, help="K-fold cross-validation over queries")
     tune.add_argument("--seed", type=int, default=0, help="seed of the fold split (default 0)")
     tune.add_argument(
-        "-l", "--relevance-level", type=int, default=1, help="lowest relevant grade (default 1)"
+        "-l", "--relevance-level", type=non_negative_int, default=1, help="lowest relevant grade (default 1)"
     )
     tune.add_argument("--output", help="write the sweep, best point and folds as JSON")
     tune.add_argument("--plot", help="write a PNG of the metric against alpha")

@@ -7,7 +7,14 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from hybrid.cli._common import add_overwrite, add_threads, done
+from hybrid.cli._common import (
+    add_overwrite,
+    add_threads,
+    done,
+    finite_float,
+    non_negative_float,
+    positive_int,
+)
 from hybrid.cli.fusion import NORMALIZATIONS, add_fusion_options
 
 
@@ -29,16 +36,16 @@ def register(groups) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--topics", help="topics file or bundled name (e.g. scifact-test)")
     source.add_argument("--query", help="one query: print a table of its top --k hits with snippets")
-    parser.add_argument("--k", type=int, default=10, help="hits shown for --query (default 10)")
-    parser.add_argument("--alpha", type=float, default=0.1, help="fusion weight (default 0.1)")
+    parser.add_argument("--k", type=positive_int, default=10, help="hits shown for --query (default 10)")
+    parser.add_argument("--alpha", type=finite_float, default=0.1, help="fusion weight (default 0.1)")
     add_fusion_options(parser, alpha=False)
     parser.add_argument("--normalization", choices=NORMALIZATIONS, default="none",
                         help="per-query score normalisation before combining (default none)")  # fmt: skip
     parser.add_argument(
-        "--hits", type=int, default=1000, help="hits per query in the fused run (default 1000)"
+        "--hits", type=positive_int, default=1000, help="hits per query in the fused run (default 1000)"
     )
-    parser.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default 0.9)")
-    parser.add_argument("--b", type=float, default=0.4, help="BM25 b (default 0.4)")
+    parser.add_argument("--k1", type=non_negative_float, default=0.9, help="BM25 k1 (default 0.9)")
+    parser.add_argument("--b", type=non_negative_float, default=0.4, help="BM25 b (default 0.4)")
     add_threads(parser)
     parser.add_argument("--output", help="fused run to write (with --topics)")
     parser.add_argument("--output-format", choices=("trec", "msmarco"), default="trec",
@@ -69,6 +76,8 @@ def fusion_options(args: argparse.Namespace) -> dict:
 
 def run(args) -> int:
     if args.query is not None:
+        if args.output:
+            raise ValueError("--query prints its hits as a table; --output is for --topics")
         return show_query(args)
     if not args.output:
         raise ValueError("--topics needs --output RUN")

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from hybrid.cli._common import add_overwrite, add_run_output, add_threads, done
+from hybrid.cli._common import (
+    add_overwrite,
+    add_run_output,
+    add_threads,
+    done,
+    non_negative_float,
+    positive_int,
+)
 
 
 def register(groups) -> None:
@@ -32,15 +39,17 @@ def _register_expand(top) -> None:
     )
     parser.add_argument("--output", required=True, help="expansions JSONL to write (resumed if it exists)")
     parser.add_argument(
-        "--num-samples", type=int, default=40, help="queries sampled per document (default 40)"
+        "--num-samples", type=positive_int, default=40, help="queries sampled per document (default 40)"
     )
-    parser.add_argument("--top-k", type=int, default=10, help="top-k sampling cut-off (default 10)")
+    parser.add_argument("--top-k", type=positive_int, default=10, help="top-k sampling cut-off (default 10)")
     parser.add_argument(
-        "--batch-size", type=int, default=8, help="documents per generation batch (default 8)"
+        "--batch-size", type=positive_int, default=8, help="documents per generation batch (default 8)"
     )
-    parser.add_argument("--max-input-tokens", type=int, default=512, help="document truncation (default 512)")
     parser.add_argument(
-        "--max-query-tokens", type=int, default=64, help="longest predicted query (default 64)"
+        "--max-input-tokens", type=positive_int, default=512, help="document truncation (default 512)"
+    )
+    parser.add_argument(
+        "--max-query-tokens", type=positive_int, default=64, help="longest predicted query (default 64)"
     )
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
@@ -75,9 +84,9 @@ def _register_search(search) -> None:
     )
     parser.add_argument("--index", required=True, help="index folder built by `hybrid index sparse`")
     parser.add_argument("--topics", required=True, help="topics file or bundled name (e.g. scifact-test)")
-    parser.add_argument("--hits", type=int, default=1000, help="hits per query (default 1000)")
-    parser.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default 0.9)")
-    parser.add_argument("--b", type=float, default=0.4, help="BM25 b (default 0.4)")
+    parser.add_argument("--hits", type=positive_int, default=1000, help="hits per query (default 1000)")
+    parser.add_argument("--k1", type=non_negative_float, default=0.9, help="BM25 k1 (default 0.9)")
+    parser.add_argument("--b", type=non_negative_float, default=0.4, help="BM25 b (default 0.4)")
     parser.add_argument(
         "--rm3", action="store_true", help="RM3 pseudo-relevance feedback (10 terms, 10 docs, 0.5)"
     )
@@ -87,7 +96,9 @@ def _register_search(search) -> None:
         help="drop hits whose docid equals the query id (as Anserini's BEIR runs)",
     )
     add_threads(parser)
-    parser.add_argument("--batch-size", type=int, default=256, help="queries per batch (default 256)")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=256, help="queries per batch (default 256)"
+    )
     add_run_output(parser, tag="bm25")
     parser.set_defaults(handler=run_search)
 

@@ -50,6 +50,9 @@ class Run:
     ``i`` are ``offsets[i]:offsets[i+1]``) and ``name`` (run tag).
     """
 
+    #: Set by the MS MARCO reader to the file read: the scores are 1/rank stand-ins (see require_scores).
+    scores_from_ranks: str | None = None
+
     def __init__(
         self,
         query_ids: pa.Array,
@@ -126,9 +129,12 @@ class Run:
         if format not in FORMATS:
             raise ValueError(f"unknown run format {format!r}; expected one of {FORMATS}")
         try:
-            return _read_fast(path, format, threads > 1)
+            run = _read_fast(path, format, threads > 1)
         except ValueError:
-            return _read_checked(path, format)
+            run = _read_checked(path, format)
+        if format == "msmarco":
+            run.scores_from_ranks = str(path)
+        return run
 
     # ----------------------------------------------------------------- access
     def __len__(self) -> int:
@@ -175,7 +181,7 @@ class Run:
         present = np.unique(self.qids[keep])
         remap = np.full(len(self.query_ids), -1, dtype=np.int32)
         remap[present] = np.arange(len(present), dtype=np.int32)
-        return Run(
+        selected = Run(
             self.query_ids.take(columns.integers(present)),
             self.doc_vocabulary,
             remap[self.qids[keep]],
@@ -183,6 +189,8 @@ class Run:
             self.scores[keep],
             self.name,
         )
+        selected.scores_from_ranks = self.scores_from_ranks
+        return selected
 
     @property
     def doc_ids(self) -> pa.Array:
@@ -295,6 +303,18 @@ def read_runs(paths: Sequence[str | os.PathLike[str]], format: str = "auto") -> 
     halves as well would only add work)."""
     threads = 2 if len(paths) == 1 else 1
     return list(ordered_map(lambda path: Run.read(path, format, threads), paths))
+
+
+def require_scores(run: Run, what: str) -> Run:
+    """``run`` itself, or a ``ValueError`` naming its file when its scores are the 1/rank stand-ins
+    of an MS MARCO run, which ``what`` (something that combines scores) cannot use."""
+    if run.scores_from_ranks is not None:
+        raise ValueError(
+            f"{run.scores_from_ranks}: an MS MARCO run has no scores (only ranks), so it cannot be used "
+            f"for {what}; give a TREC run with the retriever's scores (reciprocal rank fusion, "
+            "fuse --method rrf, takes it)"
+        )
+    return run
 
 
 def detect_format(path: Path) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from hybrid._threads import ordered_map
-from hybrid.formats.runs import Run
+from hybrid.formats.runs import Run, require_scores
 from hybrid.fusion.normalization import MISSING, check
 from hybrid.fusion.union import RunLike, Side, Union, as_runs, fuse_union, positive, query_blocks, rank_rows
 
@@ -86,8 +86,9 @@ def fuse(
     if not np.isfinite(alpha):
         raise ValueError(f"alpha must be a finite number, not {alpha!r}")
     _check(normalization, missing)
+    runs = [require_scores(run, "score interpolation") for run in as_runs([dense, sparse])]
     return fuse_union(
-        [dense, sparse], depth, hits, tag,
+        runs, depth, hits, tag,
         lambda union: interpolate(*_sides(union, weight_on_dense, normalization, missing), alpha, convex),
     )  # fmt: skip
 
@@ -103,7 +104,9 @@ def prepare(
     """Match two runs' top-``depth`` rows and fill/normalise both sides (independent of alpha)."""
     _check(normalization, missing)
     depth = positive("depth", depth)
-    query_ids, doc_vocabulary, blocks = query_blocks([r.top(depth) for r in as_runs([dense, sparse])])
+    query_ids, doc_vocabulary, blocks = query_blocks(
+        [require_scores(r, "score interpolation").top(depth) for r in as_runs([dense, sparse])]
+    )
 
     def block_rows(block: list[Side]) -> tuple[np.ndarray, ...]:
         union = Union.of(block)

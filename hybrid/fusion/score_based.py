@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hybrid.formats.runs import Run
+from hybrid.formats.runs import Run, require_scores
 from hybrid.fusion.normalization import check
-from hybrid.fusion.union import RunLike, fuse_union
+from hybrid.fusion.union import RunLike, as_runs, fuse_union
 
 
 def combsum(runs: Sequence[RunLike], normalization: str = "minmax", depth: int = 1000, hits: int = 1000,
@@ -51,6 +51,7 @@ def _combine(runs, normalization, depth, hits, tag, combine, missing: str | None
     if not runs:
         raise ValueError(f"{tag} needs at least one run")
     check(normalization)
+    runs = [require_scores(run, tag) for run in as_runs(runs)]
     return fuse_union(
         runs, depth, hits, tag, lambda union: combine(union, union.scores(normalization, missing))
     )

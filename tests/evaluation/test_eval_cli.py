@@ -64,45 +64,104 @@ def test_msmarco_mrr_equals_trec_eval_with_c_and_M10(dev_runs, trec_eval, tmp_pa
 
 
 def test_json_for_one_and_several_runs(dev_runs, capsys):
+    """One run: the measures (plus per_query with -q); several: {path: that object}, per_query kept."""
     _, paths = dev_runs
+    measures = ["-m", "MRR@10", "-m", "recall.10", "-m", "num_q"]
     one = json.loads(
-        run_cli(
-            capsys,
-            "--format",
-            "json",
-            "-q",
-            "-m",
-            "MRR@10",
-            "-m",
-            "recall.10",
-            "msmarco-passage-dev-subset",
-            paths["good"],
-        )
+        run_cli(capsys, "--format", "json", "-q", *measures, "msmarco-passage-dev-subset", paths["good"])
     )
-    assert set(one) == {"MRR@10", "recall_10", "per_query"} and len(one["per_query"]) == 1500
+    assert set(one) == {"MRR@10", "recall_10", "num_q", "per_query"} and len(one["per_query"]) == 1500
     several = json.loads(
         run_cli(
             capsys,
             "--format",
             "json",
-            "-m",
-            "map",
+            "-q",
+            *measures,
             "msmarco-passage-dev-subset",
             paths["good"],
             paths["weak"],
         )
     )
-    assert set(several) == {str(paths["good"]), str(paths["weak"])}
-    assert several[str(paths["good"])]["map"] > several[str(paths["weak"])]["map"]
+    assert list(several) == [str(paths["good"]), str(paths["weak"])]
+    assert several[str(paths["good"])] == one
+    assert several[str(paths["good"])]["MRR@10"] > several[str(paths["weak"])]["MRR@10"]
 
 
 def test_several_runs_print_one_table(dev_runs, capsys):
     _, paths = dev_runs
     out = run_cli(
-        capsys, "-m", "map", "-m", "P.10", "msmarco-passage-dev-subset", paths["good"], paths["weak"]
+        capsys,
+        "-m",
+        "num_q",
+        "-m",
+        "map",
+        "-m",
+        "P.10",
+        "msmarco-passage-dev-subset",
+        paths["good"],
+        paths["weak"],
     )
     header, *rows = out.strip().splitlines()
-    assert header.split() == ["run", "map", "P_10"] and len(rows) == 2
+    assert header.split() == ["run", "num_q", "map", "P_10"] and len(rows) == 2
+    assert [row.split()[1] for row in rows] == ["1500", "1500"]
+
+
+def test_per_query_values_with_several_runs_and_a_baseline(dev_runs, capsys):
+    """-q keeps the per-query values whatever else is asked: one table per measure, a column per run."""
+    _, paths = dev_runs
+    singles = {}
+    for name in ("good", "weak"):
+        text = run_cli(capsys, "-q", "-m", "map", "msmarco-passage-dev-subset", paths[name])
+        singles[name] = {
+            line.split()[1]: line.split()[2] for line in text.splitlines() if line.split()[1] != "all"
+        }
+    for extra in ([], ["--baseline", paths["weak"]]):
+        out = run_cli(
+            capsys, "-q", "-m", "map", "msmarco-passage-dev-subset", paths["good"], paths["weak"], *extra
+        )
+        per_query, summary = out.split("\n\n")
+        header, *rows = per_query.splitlines()
+        assert header.split() == [
+            "map",
+            *(str(paths[n]) for n in (["weak", "good"] if extra else ["good", "weak"])),
+        ]
+        columns = dict(
+            zip(header.split()[1:], zip(*(row.split()[1:] for row in rows), strict=True), strict=True)
+        )
+        qids = [row.split()[0] for row in rows]
+        assert qids == sorted(qids, key=str.encode) and len(qids) == 1500
+        for name in ("good", "weak"):
+            assert dict(zip(qids, columns[str(paths[name])], strict=True)) == singles[name]
+        assert summary.splitlines()[0].split() == ["run", "map"]
+        report = json.loads(
+            run_cli(
+                capsys,
+                "--format",
+                "json",
+                "-q",
+                "-m",
+                "map",
+                "msmarco-passage-dev-subset",
+                paths["good"],
+                *extra,
+            )
+        )
+        good = report[str(paths["good"])] if extra else report
+        assert len(good["per_query"]) == 1500 and ("p_t" in good) == bool(extra)
+
+
+def test_closed_pipe_ends_quietly(dev_runs):
+    """`hybrid eval ... | head`: a reader gone before the output is written gives no BrokenPipeError
+    traceback, just the shell's SIGPIPE exit code."""
+    _, paths = dev_runs
+    command = [sys.executable, "-m", "hybrid", "eval", "-q", "-m", "map", "msmarco-passage-dev-subset"]
+    for runs in ([paths["good"]], [paths["good"], paths["weak"]]):
+        process = subprocess.Popen(
+            [*command, *map(str, runs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        process.stdout.close()  # long before the runs are read and evaluated
+        assert process.wait() == 141 and process.stderr.read() == b""
 
 
 def test_baseline_p_values(dev_runs, trec_eval, tmp_path, capsys):
@@ -121,8 +180,9 @@ def test_baseline_p_values(dev_runs, trec_eval, tmp_path, capsys):
             paths["weak"],
         )
     )
+    assert list(report) == [str(paths["weak"]), str(paths["good"])]  # the baseline first
     good = report[str(paths["good"])]
-    assert "p_t" not in report[str(paths["weak"])]
+    assert "p_t" not in report[str(paths["weak"])] and set(good["p_t"]) == set(good["p_rand"]) == {"map"}
     # t-test p-value from trec_eval's own per-query numbers (missing queries count 0 under -c).
     per_query = {}
     trec_qrels = qrels.write(tmp_path / "q")
@@ -149,7 +209,7 @@ def test_baseline_p_values(dev_runs, trec_eval, tmp_path, capsys):
             paths["good"],
         )
     )
-    assert len(same) == 1
+    assert set(same) == {"map"}  # one run: the single-run object, nothing to test against
 
 
 def test_identical_runs_are_not_significant(dev_runs, tmp_path, capsys):

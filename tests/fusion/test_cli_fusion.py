@@ -76,6 +76,42 @@ def test_tune_prints_and_writes(files, capsys):
 
 
 def test_tune_rejects_bad_grid(files, capsys):
-    code = main(["tune", "--qrels", str(files / "qrels.txt"), "--dense", str(files / "x.dense.trec"),
-                 "--sparse", str(files / "x.sparse.trec"), "--alphas", "1:0:0.1"])  # fmt: skip
-    assert code == 2 and "alphas" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # at argument parsing, before the runs are read
+        main(["tune", "--qrels", str(files / "qrels.txt"), "--dense", str(files / "x.dense.trec"),
+              "--sparse", str(files / "x.sparse.trec"), "--alphas", "1:0:0.1"])  # fmt: skip
+    assert stop.value.code == 2 and "alphas" in capsys.readouterr().err
+
+
+def test_msmarco_runs_are_not_fused_by_score(files, capsys):
+    """An MS MARCO run has ranks, no scores: interpolation and tuning refuse it by name; RRF takes it."""
+    msmarco = Run.read(files / "x.dense.trec").write(files / "x.dense.tsv", format="msmarco")
+    sparse = str(files / "x.sparse.trec")
+    out = files / "fused.trec"
+    for command in (
+        ["fuse", "--dense", str(msmarco), "--sparse", sparse, "--output", str(out)],
+        [
+            "fuse",
+            "--dense",
+            sparse,
+            "--sparse",
+            str(msmarco),
+            "--output",
+            str(out),
+            "--normalization",
+            "minmax",
+        ],
+        ["tune", "--qrels", str(files / "qrels.txt"), "--dense", str(msmarco), "--sparse", sparse],
+    ):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert f"{msmarco}: an MS MARCO run has no scores" in err and "--method rrf" in err
+        assert "Traceback" not in err and not out.exists()
+    for run in (Run.read(msmarco), Run.read(msmarco).top(1), Run.read(msmarco).subset(["1"])):
+        with pytest.raises(ValueError, match="x.dense.tsv: an MS MARCO run has no scores"):
+            fuse(run, Run.from_dict(SPARSE))
+    assert Run.read(msmarco).to_dict() == {
+        q: {d: 1 / r for r, d in enumerate(docs, 1)} for q, docs in DENSE.items()
+    }
+    assert main(["fuse", "--method", "rrf", "--runs", str(msmarco), sparse, "--output", str(out)]) == 0
+    expected = rrf([Run.from_dict(DENSE), Run.from_dict(SPARSE)])
+    assert rows(Run.read(out)) == rows(expected)
