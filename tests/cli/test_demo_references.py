@@ -22,4 +22,3 @@ def test_dense_references_state_the_settings_the_demo_uses(collection):
     source = spec.sources["dense"]
     assert f"max_seq_length {config['max_seq_length']}" in source  # the length the demo's encoder uses
     assert "8b3219a92973c328a8e22fadcfa821b5dc75636a" in source  # the model revision of the published run
-
