@@ -341,17 +341,11 @@ def _string_buffers(values: pa.Array) -> tuple[pa.Buffer | bytes, np.ndarray]:
     return values.buffers()[2] or b"", offsets
 
 
-
-
 def _arrow_strings(values) -> pa.Array | pa.ChunkedArray:
     """Arrow strings (a chunked Arrow column stays chunked: no copy)."""
     if not isinstance(values, pa.Array | pa.ChunkedArray):
         values = columns.strings(list(values))
     return values if values.type == pa.string() else values.cast(pa.string())
-
-
-
-
 
 
 def _first_duplicate(run: Run) -> tuple[str, str] | None:
@@ -381,7 +375,8 @@ def _first_duplicate(run: Run) -> tuple[str, str] | None:
         if not len(at):
             return None
         q, d = divmod(int(keys[at[0]]), span)
-    return run.query_ids[int(q)].as_py(), columns.vocabulary_strings(run.doc_vocabulary, np.array([d]))[0].as_py()
+    docid = columns.vocabulary_strings(run.doc_vocabulary, np.array([d]))[0].as_py()
+    return run.query_ids[int(q)].as_py(), docid
 
 
 _PARSE_OK, _PARSE_NOT_INTEGER = 0, 2

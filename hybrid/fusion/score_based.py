@@ -1,7 +1,7 @@
 """Score-based fusion of any number of runs (Fox & Shaw's CombSUM, CombMNZ, CombMAX; Pyserini's
 ``average``), each over the per-query normalised scores of the runs that retrieved a document.
 
-Definitions follow ranx (``ranx.fuse(..., method="comb_sum" | "comb_mnz" | "comb_max")``) and
+Definitions follow ranx (``ranx.fuse(..., method="sum" | "mnz" | "max")``) and
 ``pyserini.fusion --method average``; a document a run did not retrieve adds nothing. The default
 normalisation is ranx's ``min-max`` (ours maps a constant list to 1, ranx's to 0: see
 :mod:`hybrid.fusion.normalization`), none for ``average`` as in Pyserini.

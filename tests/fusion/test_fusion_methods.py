@@ -32,9 +32,7 @@ def runs(scifact_slice_runs):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("ours", "method"), [(combsum, "comb_sum"), (combmnz, "comb_mnz"), (combmax, "comb_max")]
-)
+@pytest.mark.parametrize(("ours", "method"), [(combsum, "sum"), (combmnz, "mnz"), (combmax, "max")])
 @pytest.mark.parametrize(("normalization", "norm"), [("minmax", "min-max"), ("none", None)])
 def test_comb_methods_equal_ranx(runs, ours, method, normalization, norm):
     import ranx
