@@ -13,16 +13,17 @@ detached when the app stops; requests are accepted concurrently. Nothing reads a
 names: the only files read are the indexes and corpus given at start-up and the page itself.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, which use
+# types made inside create_app.
 import asyncio
 import concurrent.futures
 import dataclasses
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping
-from contextlib import asynccontextmanager
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache
 from typing import Annotated, Literal
 
@@ -208,3 +209,24 @@ def create_app(
         return JSONResponse({"error": "internal error (see the server log)"}, status_code=500)
 
     return app
+
+
+@contextmanager
+def serving(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a background thread (``port=0``: a free one); yields its base URL and
+    stops the server on exit. For notebooks, tests and screenshots; ``hybrid serve`` runs uvicorn itself."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError(f"uvicorn did not start on {host}:{port}")
+        time.sleep(0.05)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 
@@ -45,18 +43,7 @@ def searcher(scifact_slice_sparse_index, scifact_slice_dense_index, minilm):
 @pytest.fixture(scope="session")
 def server(searcher):
     """`hybrid serve`'s app on uvicorn, on a free port of 127.0.0.1; yields its base URL."""
-    import uvicorn
+    from hybrid.web.app import create_app, serving
 
-    from hybrid.web.app import create_app
-
-    config = uvicorn.Config(create_app(searcher, threads=2), host="127.0.0.1", port=0, log_level="warning")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    while not running.started:
-        assert thread.is_alive(), "uvicorn did not start"
-        threading.Event().wait(0.05)
-    port = running.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=30)
+    with serving(create_app(searcher, threads=2)) as url:
+        yield url
