@@ -9,5 +9,7 @@ DEFAULT_MEASURES = ("nDCG@10", "R@100", "MRR@10", "map")  # charted by ``hybrid 
 
 
 def page_template(name: str) -> str:
-    """The text of a page shipped in ``hybrid/web/assets``."""
-    return resources.files(__name__).joinpath("assets", name).read_text(encoding="utf-8")
+    """A page shipped in ``hybrid/web/assets``, with the script both pages share (``text.js``) inlined."""
+    assets = resources.files(__name__).joinpath("assets")
+    shared = assets.joinpath("text.js").read_text(encoding="utf-8")
+    return assets.joinpath(name).read_text(encoding="utf-8").replace("/*TEXT_JS*/", shared)
