@@ -5,7 +5,7 @@ index (by default the SciFact indexes `make demo` builds), then sends REQUESTS G
 (queries: the scifact-test topics in turn, k=10, alpha varying) from CLIENTS concurrent clients, each
 on its own keep-alive connection. Any answer but 200 with a list of k hits fails the benchmark.
 Prints the latency percentiles (p50/p90/p99, milliseconds), the throughput and the load average;
-stops the server it started. With --screenshot PATH also saves a picture of the search page.
+stops the server it started.
 Usage: python -m bench.bench_serve [--sparse-index I] [--dense-index J] [--requests 2000] [--clients 8]
 """
 
@@ -22,7 +22,6 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 
@@ -73,20 +72,6 @@ def client(port: int, paths: list[str], latencies: list[float], failures: list[s
     connection.close()
 
 
-def screenshot(base: str, path: Path) -> None:
-    from hybrid.web.browser import chromium
-
-    with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.goto(base + "/")
-        page.fill("#q", "vitamin D deficiency and bone fractures")
-        page.press("#q", "Enter")
-        page.wait_for_selector("body[data-state='ready']")
-        page.fill("#alpha", "0.042")
-        page.wait_for_selector("#hybrid[data-alpha='0.042']")
-        page.screenshot(path=str(path))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sparse-index", default="indexes/scifact.bm25")
@@ -95,7 +80,6 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="the server's search threads")
-    parser.add_argument("--screenshot", type=Path, help="also save a PNG of the search page here")
     args = parser.parse_args()
 
     queries = list(read_topics("scifact-test").values())
@@ -121,8 +105,6 @@ def main() -> int:
         for thread in threads:
             thread.join()
         seconds = time.perf_counter() - start
-        if args.screenshot:
-            screenshot(f"http://127.0.0.1:{port}", args.screenshot)
     finally:
         server.terminate()
         server.wait(timeout=60)
