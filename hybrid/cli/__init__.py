@@ -16,7 +16,18 @@ from dataclasses import dataclass
 from hybrid.errors import InputError
 
 # Each module has ``register(groups: Groups) -> None``.
-COMMAND_MODULES = ("evaluate", "convert", "sparse", "dense", "fusion", "search_hybrid", "distill", "demo", "compare", "serve")
+COMMAND_MODULES = (
+    "evaluate",
+    "convert",
+    "sparse",
+    "dense",
+    "fusion",
+    "search_hybrid",
+    "distill",
+    "demo",
+    "compare",
+    "serve",
+)
 
 
 @dataclass
