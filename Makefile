@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Debian's Chromium, driven by Playwright in tests/web (never `playwright install`)
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test test-fast test-sanitize lint bench install
 
@@ -14,13 +16,17 @@ $(STAMP): setup.cfg setup.py pyproject.toml hybrid/formats/_runio.c hybrid/_fusi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test]'  # also compiles the run reader/writer and fusion kernels (gcc)
+	$(PY) -m pip install --quiet -e '.[test,web]'  # also compiles the run reader/writer and fusion kernels (gcc)
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m hybrid demo
 
-test: $(STAMP)
+# Only when missing: CI runs as root on a clean Debian machine.
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m ruff check hybrid tests bench
 	$(PY) -m pytest -q
 	$(MAKE) test-sanitize

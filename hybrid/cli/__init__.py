@@ -17,7 +17,18 @@ from hybrid import __version__
 from hybrid.errors import InputError
 
 # Each module has ``register(groups: Groups) -> None``.
-COMMAND_MODULES = ("evaluate", "convert", "sparse", "dense", "fusion", "search_hybrid", "distill", "demo")
+COMMAND_MODULES = (
+    "evaluate",
+    "convert",
+    "sparse",
+    "dense",
+    "fusion",
+    "search_hybrid",
+    "distill",
+    "demo",
+    "compare",
+    "serve",
+)
 
 
 @dataclass

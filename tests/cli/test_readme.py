@@ -31,10 +31,11 @@ SKIPPED = {
     "hybrid train teacher": "schematic ('...'); tests/distill/test_cli.py runs the distillation commands",
     "hybrid train student": "placeholder paths (DIR); tests/distill/test_cli.py runs the distillation commands",
     "hybrid rerank": "placeholder paths (DIR, RUN, T, C); tests/distill/test_rerank.py runs it",
+    "hybrid serve": "starts a server that runs until stopped; tests/web/test_serve.py serves the same app",
 }
 # Verbs run for real here; a README line with another verb fails until it is added (run or skipped).
 RUN = ("index sparse", "index dense", "search sparse", "search dense", "search hybrid", "fuse", "tune", "eval",
-       "convert")  # fmt: skip
+       "convert", "compare")  # fmt: skip
 TOPICS = {"scifact-test": 20, "scifact-train": 40}  # queries kept of each topic set
 EXTRA_DOCS = 40  # unjudged abstracts added to the judged ones
 
