@@ -57,7 +57,9 @@ SPLITS = ("fit", "dev", "test")
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--collection", choices=sorted(COLLECTIONS), default="scifact")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per trained arm (1..N)")
     parser.add_argument("--output", required=True, help="results folder (resumes if it exists)")
@@ -73,11 +75,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--teacher-doc-length", type=int, default=180)
     parser.add_argument("--in-batch-weight", type=float, default=1.0, help="weight of in-batch KD")
     parser.add_argument("--list-weight", type=float, default=1.0, help="weight of the listwise term")
-    parser.add_argument("--gamma", type=float, default=1.0, help="weight of hard-label CE in the distilled arm")
+    parser.add_argument(
+        "--gamma", type=float, default=1.0, help="weight of hard-label CE in the distilled arm"
+    )
     parser.add_argument("--loss", choices=("listwise", "margin-mse"), default="listwise")
     parser.add_argument("--tau", type=float, help="teacher temperature (default: calibrated on dev)")
-    parser.add_argument("--beta", type=float, help="BM25 weight of the hybrid teacher (default: tuned on dev)")
-    parser.add_argument("--checkpoint-every", type=int, default=5, help="training checkpoint interval (steps)")
+    parser.add_argument(
+        "--beta", type=float, help="BM25 weight of the hybrid teacher (default: tuned on dev)"
+    )
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=5, help="training checkpoint interval (steps)"
+    )
     parser.add_argument(
         "--only",
         choices=("prepare", "seed"),
@@ -134,7 +142,9 @@ class Bench:
         index = self.work / "bm25"
         if not index.exists():
             sparse.build_index(self.corpus, index)
-        return {s: self.cached_run(f"bm25.{s}", lambda s=s: sparse.search(index, self.topics[s])) for s in SPLITS}
+        return {
+            s: self.cached_run(f"bm25.{s}", lambda s=s: sparse.search(index, self.topics[s])) for s in SPLITS
+        }
 
     def dense_runs(self, name: str, model: str) -> dict[str, Run]:
         """Runs of a model folder over every split, through hybrid.dense as a user would run them."""
@@ -193,7 +203,9 @@ class Bench:
             teacher = ColBERT.from_pretrained(self.minilm, config, seed=0)
             opts = self.options(self.steps(lists, self.args.teacher_epochs), self.args.teacher_lr, 0)
             started = time.perf_counter()
-            train_teacher(teacher, lists, folder, opts, _has_checkpoint(checkpoints), checkpoint_dir=checkpoints)
+            train_teacher(
+                teacher, lists, folder, opts, _has_checkpoint(checkpoints), checkpoint_dir=checkpoints
+            )
             self.put(["seconds", "train teacher"], round(time.perf_counter() - started))
             self.put(["teacher", "steps"], opts.steps)
         return folder
@@ -205,7 +217,9 @@ class Bench:
         path = self.work / "teacher-maxsim.npz"
         if not path.exists():
             started = time.perf_counter()
-            matrix = score_matrix(ColBERT.from_pretrained(folder), [self.topics[s] for s in SPLITS], self.corpus)
+            matrix = score_matrix(
+                ColBERT.from_pretrained(folder), [self.topics[s] for s in SPLITS], self.corpus
+            )
             matrix.save(path)
             self.put(["seconds", "teacher scores"], round(time.perf_counter() - started))
         return TeacherScores.load(path)
@@ -272,7 +286,10 @@ class Bench:
         self.record(arm, seed, runs["test"])
         tuned = tune(self.qrels["dev"], runs["dev"], bm25["dev"])
         alpha = tuned.best["alpha"]
-        self.put(["dev", "alpha", f"{arm}.seed{seed}"], {"alpha": alpha, "ndcg_cut_10": round(tuned.best["score"], 4)})
+        self.put(
+            ["dev", "alpha", f"{arm}.seed{seed}"],
+            {"alpha": alpha, "ndcg_cut_10": round(tuned.best["score"], 4)},
+        )
         self.record(f"{arm}+bm25", seed, fuse(runs["test"], bm25["test"], alpha=alpha))
 
     def record(self, arm: str, seed: int, run: Run) -> None:
@@ -289,11 +306,17 @@ class Bench:
             paths = [self.out / "runs" / f"{arm}.seed{k}.test.trec" for k in seeds]
             if not all(p.exists() for p in paths):
                 return None
-            tables = [evaluate(self.qrels["test"], Run.read(p), ["ndcg_cut.10"], per_query=True)["per_query"] for p in paths]
+            tables = [
+                evaluate(self.qrels["test"], Run.read(p), ["ndcg_cut.10"], per_query=True)["per_query"]
+                for p in paths
+            ]
             qids = sorted(self.qrels["test"])
             return np.mean([[t.get(q, {}).get("ndcg_cut_10", 0.0) for q in qids] for t in tables], axis=0)
 
-        arms = {a: per_query(a) for a in ("initial", "no-teacher", "distilled", "no-teacher+bm25", "distilled+bm25")}
+        arms = {
+            a: per_query(a)
+            for a in ("initial", "no-teacher", "distilled", "no-teacher+bm25", "distilled+bm25")
+        }
         for a, b in (("distilled", "no-teacher"), ("distilled", "initial"), ("no-teacher", "initial"),
                      ("distilled+bm25", "no-teacher+bm25")):  # fmt: skip
             if arms[a] is None or arms[b] is None:
@@ -322,7 +345,10 @@ def main() -> None:
     bench.put(["config"], vars(args))
     bm25 = bench.bm25()
     for split in ("dev", "test"):
-        bench.put([split, "bm25"], {k: round(v, 4) for k, v in evaluate(bench.qrels[split], bm25[split], MEASURES).items()})
+        bench.put(
+            [split, "bm25"],
+            {k: round(v, 4) for k, v in evaluate(bench.qrels[split], bm25[split], MEASURES).items()},
+        )
     initial = bench.dense_runs("initial", bench.minilm)
     seeds = list(range(1, args.seeds + 1))
     for seed in seeds:  # deterministic, recorded per seed so that every arm has the same shape
@@ -345,7 +371,9 @@ def main() -> None:
         for arm, source in (("no-teacher", None), ("distilled", teacher)):
             folder = bench.student(arm, seed, lists, source, tau)
             bench.score(arm, seed, bench.dense_runs(f"{arm}.seed{seed}", str(folder)), bm25)
-        bench.paired_tests([k for k in seeds if (bench.out / "runs" / f"distilled.seed{k}.test.trec").exists()])
+        bench.paired_tests(
+            [k for k in seeds if (bench.out / "runs" / f"distilled.seed{k}.test.trec").exists()]
+        )
 
 
 if __name__ == "__main__":

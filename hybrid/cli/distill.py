@@ -88,7 +88,9 @@ def _register_teacher_scores(train) -> None:
 def _add_training_options(parser: argparse.ArgumentParser, learning_rate: float) -> None:
     group = parser.add_argument_group("training")
     group.add_argument(
-        "--train", required=True, help="triples file (query<TAB>positive<TAB>negative) or candidate lists (.jsonl)"
+        "--train",
+        required=True,
+        help="triples file (query<TAB>positive<TAB>negative) or candidate lists (.jsonl)",
     )
     group.add_argument("--output", required=True, help="folder to write the trained model to")
     group.add_argument("--steps", type=int, default=1000, help="optimizer steps (1000)")
@@ -167,7 +169,9 @@ def _register_student(train) -> None:
         type=float,
         help="student logits = scale x dot product (default 20 for a normalised, cosine student, else 1)",
     )
-    parser.add_argument("--loss", choices=("listwise", "margin-mse"), default="listwise", help="own-list term")
+    parser.add_argument(
+        "--loss", choices=("listwise", "margin-mse"), default="listwise", help="own-list term"
+    )
     parser.add_argument("--tau", type=float, default=TAU_DEFAULT, help=f"teacher temperature ({TAU_DEFAULT})")
     parser.add_argument("--gamma", type=float, default=1.0, help="weight of the hard-label CE term (1)")
     parser.add_argument("--in-batch-weight", type=float, default=1.0, help="weight of in-batch KD (1)")
@@ -301,7 +305,11 @@ def run_student(args) -> int:
     else:
         teacher = None
     weights = LossWeights(
-        gamma=args.gamma, in_batch=args.in_batch_weight, listwise=args.list_weight, tau=args.tau, loss=args.loss
+        gamma=args.gamma,
+        in_batch=args.in_batch_weight,
+        listwise=args.list_weight,
+        tau=args.tau,
+        loss=args.loss,
     )
     path = train_student(
         args.train,

@@ -130,7 +130,9 @@ def embed_texts(
             inputs = tct.doc_inputs(tokenizer, texts, max_length)
             vectors = tct.pool_docs(backend(inputs), inputs["attention_mask"])
     else:
-        inputs = tokenizer(texts, max_length=max_length, truncation=True, padding="longest", return_tensors="pt")
+        inputs = tokenizer(
+            texts, max_length=max_length, truncation=True, padding="longest", return_tensors="pt"
+        )
         hidden = backend(inputs)
         if encoder_class == "cls":
             vectors = hidden[:, 0]
@@ -198,8 +200,10 @@ def load_encoder(
     st = read_convention(source) if Path(source).is_dir() else {}
     if "encoder_class" not in st and "pooling" in st:
         st["encoder_class"] = st["pooling"]
-    encoder_class = encoder_class or st.get("encoder_class") or (
-        "tct_colbert" if "tct_colbert" in name.lower() else "mean"
+    encoder_class = (
+        encoder_class
+        or st.get("encoder_class")
+        or ("tct_colbert" if "tct_colbert" in name.lower() else "mean")
     )
     if encoder_class not in ENCODER_CLASSES:
         raise ValueError(

@@ -212,7 +212,9 @@ def check_unique_docids(corpus: str | os.PathLike[str]) -> int:
             if doc.docid in first_seen:
                 where, line = first_seen[doc.docid]
                 same = "line" if where == path else f"{where}, line"
-                raise InputError(path, number, f"duplicate document id {doc.docid!r} (first on {same} {line})")
+                raise InputError(
+                    path, number, f"duplicate document id {doc.docid!r} (first on {same} {line})"
+                )
             first_seen[doc.docid] = (path, number)
             total += 1
     return total

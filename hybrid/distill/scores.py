@@ -30,7 +30,9 @@ class TeacherScores(Mapping):
     def __init__(self, qids: Sequence[str], docids: Sequence[str], scores: np.ndarray, bm25=None, beta=0.0):
         self.qids, self.docids, self.scores = list(qids), list(docids), np.asarray(scores, dtype=np.float32)
         if self.scores.shape != (len(self.qids), len(self.docids)):
-            raise ValueError(f"score matrix {self.scores.shape} does not match {len(qids)} x {len(docids)} ids")
+            raise ValueError(
+                f"score matrix {self.scores.shape} does not match {len(qids)} x {len(docids)} ids"
+            )
         self._row = {q: i for i, q in enumerate(self.qids)}
         self._column = {d: j for j, d in enumerate(self.docids)}
         self.beta = beta

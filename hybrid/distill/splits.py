@@ -18,7 +18,9 @@ DEV_FRACTION = 0.2
 SPLIT_SEED = 13
 
 
-def split_queries(qids: list[str], fraction: float = DEV_FRACTION, seed: int = SPLIT_SEED) -> tuple[list, list]:
+def split_queries(
+    qids: list[str], fraction: float = DEV_FRACTION, seed: int = SPLIT_SEED
+) -> tuple[list, list]:
     """(fit, dev) query ids: a seeded ``fraction`` of the sorted ids goes to dev."""
     if not 0 < fraction < 1:
         raise ValueError(f"dev fraction must be in (0, 1), got {fraction}")
@@ -37,7 +39,9 @@ def split_qrels(
 ) -> tuple[Path, Path]:
     """Write the BEIR-style qrels TSVs of the fit and dev parts of ``qrels``' queries."""
     judged = Qrels.read(qrels)
-    for qids, output in zip(split_queries(list(judged), fraction, seed), (fit_output, dev_output), strict=True):
+    for qids, output in zip(
+        split_queries(list(judged), fraction, seed), (fit_output, dev_output), strict=True
+    ):
         with atomic_write(output, overwrite=overwrite) as out:
             out.write("query-id\tcorpus-id\tscore\n")
             for qid in qids:

@@ -261,7 +261,9 @@ def mine_lists(
             count += 1
     if count == 0:
         Path(output).unlink()
-        raise ValueError(f"no lists: no judged positive of {len(qrels)} queries has a negative in corpus {corpus}")
+        raise ValueError(
+            f"no lists: no judged positive of {len(qrels)} queries has a negative in corpus {corpus}"
+        )
     return Path(output), count
 
 

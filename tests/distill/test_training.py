@@ -11,6 +11,7 @@ import torch
 from hybrid.distill.loop import TrainingOptions
 from hybrid.distill.teacher import ColBERT, TeacherConfig
 from hybrid.distill.training import (
+    LossWeights,
     false_negatives,
     hard_label_loss,
     kd_loss,
@@ -65,7 +66,7 @@ def tiny_teacher(tiny_bert_dir) -> ColBERT:
 def _fixed_batch_loss(student, teacher, batch, gamma=0.0) -> float:
     student.eval()
     with torch.no_grad():
-        return student_loss(student, teacher, batch, gamma=gamma)[0].item()
+        return student_loss(student, teacher, batch, LossWeights(gamma=gamma))[0].item()
 
 
 @pytest.mark.parametrize("with_teacher", [True, False], ids=["kd", "no-teacher"])
@@ -82,6 +83,7 @@ def test_ten_steps_on_a_fixed_batch_lower_the_loss(
         teacher=teacher,
         init=tiny_bert_dir,
         options=options,
+        weights=LossWeights(gamma=0.0),
         doc_length=24,
     )
     after = _fixed_batch_loss(load_student(output, doc_length=24), teacher, batch)
