@@ -174,21 +174,13 @@ def mine_triples(
     """
     topics = topics if isinstance(topics, dict) else read_topics(topics)
     qrels = qrels if isinstance(qrels, Qrels) else Qrels.read(qrels)
-    run = (run if isinstance(run, Run) else Run.read(run)).top(depth)
-    candidates = {qid: [d for d in docids if qrels.get(qid, {}).get(d, 0) <= 0] for qid, docids, _ in run}
-    rng = random.Random(seed)
-    pairs: list[tuple[str, str, list[str]]] = []
-    for qid, judged in qrels.items():
-        positives = sorted(d for d, grade in judged.items() if grade > 0)
-        pool = candidates.get(qid, [])
-        if qid not in topics or not positives or not pool:
-            continue
-        for positive in positives:
-            pairs.append((qid, positive, rng.sample(pool, min(negatives_per_positive, len(pool)))))
+    pools = {
+        qid: list(docids) for qid, docids, _ in (run if isinstance(run, Run) else Run.read(run)).top(depth)
+    }
+    pairs = _draw_negatives(topics, qrels, pools, negatives_per_positive, seed)
     if not pairs:
         raise ValueError("no triples: no query has both a judged positive in the corpus and a run negative")
-    needed = {p for _, p, _ in pairs} | {n for _, _, negs in pairs for n in negs}
-    texts = {doc.docid: _one_line(doc.contents) for doc in iter_corpus(corpus) if doc.docid in needed}
+    texts = _passage_texts(corpus, pairs)
     count = 0
     with atomic_write(output, overwrite=overwrite) as out:
         for qid, positive, negatives in pairs:
@@ -234,22 +226,8 @@ def mine_lists(
     for run in runs:
         for qid, docids, _ in (run if isinstance(run, Run) else Run.read(run)).top(depth):
             pools.setdefault(qid, {}).update(dict.fromkeys(docids))
-    rng = random.Random(seed)
-    lists: list[tuple[str, str, list[str]]] = []
-    for qid in sorted(qrels):
-        positives = sorted(d for d, grade in qrels[qid].items() if grade > 0)
-        if qid not in topics or not positives:
-            continue
-        if positives_per_query is not None and len(positives) > positives_per_query:
-            rng.shuffle(positives)
-            positives.sort(key=lambda d: -qrels[qid][d])
-            positives = sorted(positives[:positives_per_query])
-        pool = hard_negative_pool(qid, pools.get(qid, {}), qrels[qid], teacher_scores)
-        for positive in positives:
-            if pool:
-                lists.append((qid, positive, rng.sample(pool, min(negatives, len(pool)))))
-    needed = {d for _, p, negs in lists for d in (p, *negs)}
-    texts = {doc.docid: _one_line(doc.contents) for doc in iter_corpus(corpus) if doc.docid in needed}
+    lists = _draw_negatives(topics, qrels, pools, negatives, seed, teacher_scores, positives_per_query)
+    texts = _passage_texts(corpus, lists)
     count = 0
     with atomic_write(output, overwrite=overwrite) as out:
         for qid, positive, negs in lists:
@@ -265,6 +243,38 @@ def mine_lists(
             f"no lists: no judged positive of {len(qrels)} queries has a negative in corpus {corpus}"
         )
     return Path(output), count
+
+
+def _draw_negatives(
+    topics: Mapping[str, str],
+    qrels: Qrels,
+    pools: Mapping[str, Iterable[str]],
+    negatives: int,
+    seed: int,
+    teacher_scores: Mapping[str, Mapping[str, float]] | None = None,
+    positives_per_query: int | None = None,
+) -> list[tuple[str, str, list[str]]]:
+    """(qid, positive, negatives) for every kept judged positive, negatives sampled from the query's pool."""
+    rng = random.Random(seed)
+    drawn = []
+    for qid in sorted(qrels):
+        positives = sorted(d for d, grade in qrels[qid].items() if grade > 0)
+        if qid not in topics or not positives:
+            continue
+        if positives_per_query is not None and len(positives) > positives_per_query:
+            rng.shuffle(positives)
+            positives.sort(key=lambda d: -qrels[qid][d])
+            positives = sorted(positives[:positives_per_query])
+        pool = hard_negative_pool(qid, pools.get(qid, ()), qrels[qid], teacher_scores)
+        if pool:
+            drawn += [(qid, positive, rng.sample(pool, min(negatives, len(pool)))) for positive in positives]
+    return drawn
+
+
+def _passage_texts(corpus: str | os.PathLike[str], drawn: list[tuple[str, str, list[str]]]) -> dict[str, str]:
+    """One-line texts of every passage the drawn examples need."""
+    needed = {d for _, positive, negatives in drawn for d in (positive, *negatives)}
+    return {doc.docid: _one_line(doc.contents) for doc in iter_corpus(corpus) if doc.docid in needed}
 
 
 def hard_negative_pool(
