@@ -35,7 +35,7 @@ from hybrid.distill.loop import TrainingOptions, train
 from hybrid.distill.teacher import ColBERT
 from hybrid.distill.triples import Example, Triple, in_batch_passages, list_columns
 
-TAU = 0.25  # teacher temperature of TCT-ColBERT v2 (the in-batch default when nothing else is chosen)
+TAU = 1.0  # provisional default (see hybrid/cli/distill.py); TCT-ColBERT v2 used 0.25, near one-hot here
 COSINE_SCALE = 20.0  # logits per unit cosine for normalised students (sentence-transformers' default)
 CONVENTIONS = ("native", "tct")
 LOSSES = ("listwise", "margin-mse")
