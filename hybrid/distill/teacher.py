@@ -80,12 +80,15 @@ class ColBERT(nn.Module):
     def from_pretrained(
         cls, name_or_path: str | os.PathLike[str], config: TeacherConfig | None = None, seed: int = 0
     ) -> ColBERT:
-        """Load a teacher folder, a ColBERT checkpoint (BERT weights plus ``linear.weight``, path or hub
+        """Load a teacher folder (or ``minilm``), a ColBERT checkpoint (BERT weights plus ``linear.weight``, path or hub
         name, read with ColBERT's ``[unused0]``/``[unused1]`` markers) or start a new teacher from a plain
         BERT, whose projection is initialised at random from ``seed``. ``config`` shapes a new teacher
         (a checkpoint takes only its lengths: dim and markers are ColBERT's); a saved teacher keeps its own."""
         from transformers import AutoModel, AutoTokenizer
 
+        from hybrid.dense.encoders import model_source
+
+        name_or_path = model_source(str(name_or_path))
         folder = Path(name_or_path)
         tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
         bert = AutoModel.from_pretrained(str(name_or_path), add_pooling_layer=False)
