@@ -61,6 +61,14 @@ def test_shards_merge_into_the_single_build(tiny_encoder, small_corpus, tmp_path
     np.testing.assert_allclose(stored_vectors(merged_index), stored_vectors(whole_index), atol=1e-5)
     with pytest.raises(ValueError, match="shard id 3 is not in 0..2"):
         build_index(small_corpus, tiny_encoder, tmp_path / "bad", shard_id=3, shard_num=3)
+    assert (merged / "encoder.json").read_text() == (shards[0] / "encoder.json").read_text()
+    from hybrid.errors import InputError
+
+    with pytest.raises(InputError, match=r"shard1/docid:1: duplicate document id .*shard1/docid:1\)"):
+        merge_shards([shards[1], shards[1]], tmp_path / "twice")
+    (shards[2] / "encoder.json").write_text('{"encoder_class": "cls"}')
+    with pytest.raises(ValueError, match="shards were encoded differently"):
+        merge_shards(shards, tmp_path / "mixed")
 
 
 def test_hnsw_and_pq_from_the_flat_slice_index(scifact_slice_dense_index, minilm, tmp_path):
@@ -126,6 +134,7 @@ def test_work_left_by_other_settings_is_not_mixed_in(tiny_encoder, tiny_bert, sm
     build_index(small_corpus, tiny_encoder, index, overwrite=True, progress=False)
 
 
+@pytest.mark.slow
 def test_a_failed_first_attempt_leaves_nothing_that_blocks_the_next(tiny_encoder, small_corpus, tmp_path):
     """A first attempt that fails before a chunk is saved (bad flag, crash in the first batch) must not
     make the corrected command fail with 'an interrupted run with other settings'."""
@@ -144,6 +153,7 @@ def test_a_failed_first_attempt_leaves_nothing_that_blocks_the_next(tiny_encoder
     assert (index / "docid").read_text().count("\n") == 120
 
 
+@pytest.mark.slow
 def test_duplicate_document_ids_are_refused_with_file_and_line(tiny_encoder, small_corpus, tmp_path):
     from hybrid.dense import build_index
     from hybrid.errors import InputError
@@ -156,6 +166,7 @@ def test_duplicate_document_ids_are_refused_with_file_and_line(tiny_encoder, sma
     assert not (tmp_path / "index").exists()
 
 
+@pytest.mark.slow
 def test_index_records_its_encoder_and_search_refuses_another_convention(tiny_bert, small_corpus, tmp_path):
     import json
 
