@@ -174,3 +174,13 @@ def test_half_precision_needs_a_gpu(tiny_teacher, triples_file, tmp_path):
     options = TrainingOptions(steps=1, batch_size=2, precision="bf16")
     with pytest.raises(ValueError, match="CUDA"):
         train_student(triples_file, tmp_path / "s", teacher=tiny_teacher, options=options)
+
+
+def test_a_run_stopped_before_its_first_checkpoint_starts_afresh(tiny_teacher, triples_file, tmp_path):
+    checkpoints = tmp_path / "s.checkpoints"
+    checkpoints.mkdir()
+    (checkpoints / "log.jsonl").write_text('{"step": 1, "loss": 9.0}\n')  # killed at step 1, no checkpoint
+    options = TrainingOptions(steps=2, batch_size=2)
+    output = train_student(triples_file, tmp_path / "s", teacher=tiny_teacher, options=options, doc_length=24)
+    steps = [json.loads(line)["step"] for line in (output / "training_log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]
