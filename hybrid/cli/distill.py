@@ -126,11 +126,14 @@ def _add_training_options(parser: argparse.ArgumentParser, learning_rate: float)
 def _register_teacher(train) -> None:
     parser = train.add_parser(
         "teacher",
-        help="fine-tune a ColBERT teacher on triples (pairwise softmax cross-entropy)",
-        description="Fine-tune ColBERT (BERT + linear projection, MaxSim) on triples with the pairwise "
-        "softmax cross-entropy. --init is a BERT (new projection), a ColBERT checkpoint or a saved teacher.",
+        help="fine-tune a ColBERT teacher on triples or candidate lists (softmax cross-entropy)",
+        description="Fine-tune ColBERT (BERT + linear projection, MaxSim) with the softmax cross-entropy of each "
+        "positive against its own negatives (one for a triple: ColBERT's pairwise loss; all of a candidate "
+        "list's). --init is a BERT (new projection), a ColBERT checkpoint, a saved teacher or 'minilm'.",
     )
-    parser.add_argument("--init", required=True, help="BERT or ColBERT folder / hub name to start from")
+    parser.add_argument(
+        "--init", required=True, help="BERT or ColBERT folder / hub name (or minilm) to start from"
+    )
     parser.add_argument("--dim", type=int, default=128, help="token vector size of a new teacher (128)")
     parser.add_argument("--query-length", type=int, default=32, help="query tokens incl. [MASK] padding (32)")
     parser.add_argument("--doc-length", type=int, default=180, help="maximum document tokens (180)")
