@@ -348,6 +348,8 @@ def _has_checkpoint(folder: Path) -> bool:
 
 def main() -> None:
     args = parse_args()
+    if (args.only == "seed") != (args.seed_only is not None):
+        raise SystemExit("--only seed and --seed-only K go together")
     import faiss
     import torch
 
