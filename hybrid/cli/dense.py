@@ -33,8 +33,9 @@ def _add_encoder(parser: argparse.ArgumentParser, required: bool = True) -> None
     group.add_argument(
         "--encoder-class",
         choices=ENCODER_CLASSES,
-        help="pooling convention (default tct_colbert if the name contains it, else the folder's sentence-transformers "
-        "pooling, else mean)",
+        help="pooling convention (default the one the folder records, as `hybrid train student` writes it, else its "
+        "sentence-transformers pooling, else tct_colbert if the name contains it, else mean); an index remembers "
+        "its encoder's convention and search refuses another",
     )
     group.add_argument("--tokenizer", help="tokenizer name or folder (default the encoder's)")
     group.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")

@@ -6,9 +6,15 @@ import argparse
 
 from hybrid.cli._common import add_overwrite, add_run_output, done
 
+# Provisional: the earlier reduced run found tau 0.25 near one-hot and tau 1 no worse; bench_distill
+# calibrates tau on scifact-train-dev, and that value replaces this one once it is recorded.
+TAU_DEFAULT = 1.0
+
 
 def register(groups) -> None:
     _register_triples(groups.train)
+    _register_lists(groups.train)
+    _register_teacher_scores(groups.train)
     _register_teacher(groups.train)
     _register_student(groups.train)
     _register_rerank(groups.top)
@@ -34,9 +40,60 @@ def _register_triples(train) -> None:
     parser.set_defaults(handler=run_triples)
 
 
+def _register_lists(train) -> None:
+    parser = train.add_parser(
+        "lists",
+        help="mine candidate lists (positive + hard negatives) from a train split and runs",
+        description="Write candidate lists as JSON lines ({qid, query, docids, passages}, positive first): every "
+        "judged positive with --negatives hard negatives drawn from the union of the top --depth hits of each "
+        "--run (e.g. BM25 and the current student). A judged positive is never a negative; with "
+        "--teacher-scores, neither is a passage the teacher scores at least as high as every judged positive.",
+    )
+    parser.add_argument("--topics", required=True, help="topics (name such as scifact-train-fit, or file)")
+    parser.add_argument("--qrels", help="qrels of the split (default: same as --topics)")
+    parser.add_argument("--run", required=True, action="append", help="run supplying negatives (repeatable)")
+    parser.add_argument("--corpus", required=True, help="corpus holding the passages (name or path)")
+    parser.add_argument("--output", required=True, help="lists file to write (.jsonl)")
+    parser.add_argument("--depth", type=int, default=30, help="negatives come from each run's top DEPTH (30)")
+    parser.add_argument("--negatives", type=int, default=3, help="hard negatives per list (3)")
+    parser.add_argument("--positives-per-query", type=int, help="keep at most N positives per query (all)")
+    parser.add_argument("--seed", type=int, default=42, help="random seed of the negative sampling (42)")
+    _add_teacher_scores(parser, "teacher score matrix (.npz) for false-negative filtering")
+    add_overwrite(parser)
+    parser.set_defaults(handler=run_lists)
+
+
+def _add_teacher_scores(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--teacher-scores", help=help_text)
+    parser.add_argument("--teacher-bm25", help="BM25 run of the hybrid teacher (MaxSim + beta x BM25)")
+    parser.add_argument(
+        "--teacher-bm25-weight", type=float, default=0.0, help="beta of the hybrid teacher (0: MaxSim only)"
+    )
+
+
+def _register_teacher_scores(train) -> None:
+    parser = train.add_parser(
+        "teacher-scores",
+        help="store a teacher's MaxSim of every topic against every corpus passage (.npz)",
+        description="One pass of the frozen teacher over the corpus: the MaxSim of every topic of every --topics "
+        "against every passage, saved as a matrix for list mining, distillation and reranking look-ups.",
+    )
+    parser.add_argument("--teacher", required=True, help="teacher folder")
+    parser.add_argument("--topics", required=True, action="append", help="topics (name or file; repeatable)")
+    parser.add_argument("--corpus", required=True, help="corpus (name or path)")
+    parser.add_argument("--output", required=True, help=".npz file to write")
+    parser.add_argument("--batch-size", type=int, default=32, help="passages encoded at once (32)")
+    add_overwrite(parser)
+    parser.set_defaults(handler=run_teacher_scores)
+
+
 def _add_training_options(parser: argparse.ArgumentParser, learning_rate: float) -> None:
     group = parser.add_argument_group("training")
-    group.add_argument("--train", required=True, help="triples file (query<TAB>positive<TAB>negative)")
+    group.add_argument(
+        "--train",
+        required=True,
+        help="triples file (query<TAB>positive<TAB>negative) or candidate lists (.jsonl)",
+    )
     group.add_argument("--output", required=True, help="folder to write the trained model to")
     group.add_argument("--steps", type=int, default=1000, help="optimizer steps (1000)")
     group.add_argument("--batch-size", type=int, default=16, help="triples per forward pass (16)")
@@ -69,11 +126,14 @@ def _add_training_options(parser: argparse.ArgumentParser, learning_rate: float)
 def _register_teacher(train) -> None:
     parser = train.add_parser(
         "teacher",
-        help="fine-tune a ColBERT teacher on triples (pairwise softmax cross-entropy)",
-        description="Fine-tune ColBERT (BERT + linear projection, MaxSim) on triples with the pairwise "
-        "softmax cross-entropy. --init is a BERT (new projection), a ColBERT checkpoint or a saved teacher.",
+        help="fine-tune a ColBERT teacher on triples or candidate lists (softmax cross-entropy)",
+        description="Fine-tune ColBERT (BERT + linear projection, MaxSim) with the softmax cross-entropy of each "
+        "positive against its own negatives (one for a triple: ColBERT's pairwise loss; all of a candidate "
+        "list's). --init is a BERT (new projection), a ColBERT checkpoint, a saved teacher or 'minilm'.",
     )
-    parser.add_argument("--init", required=True, help="BERT or ColBERT folder / hub name to start from")
+    parser.add_argument(
+        "--init", required=True, help="BERT or ColBERT folder / hub name (or minilm) to start from"
+    )
     parser.add_argument("--dim", type=int, default=128, help="token vector size of a new teacher (128)")
     parser.add_argument("--query-length", type=int, default=32, help="query tokens incl. [MASK] padding (32)")
     parser.add_argument("--doc-length", type=int, default=180, help="maximum document tokens (180)")
@@ -84,19 +144,46 @@ def _register_teacher(train) -> None:
 def _register_student(train) -> None:
     parser = train.add_parser(
         "student",
-        help="distil a teacher into the TCT-ColBERT student (in-batch KD)",
-        description="In-batch knowledge distillation: every query of a batch against every passage of it, "
-        "scored by the frozen teacher (MaxSim, on the fly) and the student (dot product); loss = "
-        "KL(softmax(teacher/tau) || softmax(student)) + gamma * hard-label CE. Without --teacher: the "
-        "in-batch-negatives baseline (CE only) from --init. The output loads with "
-        "`hybrid index dense --encoder DIR --encoder-class tct_colbert`.",
+        help="distil a teacher into a dot-product student (or train it without one)",
+        description="Train a single-vector student on triples or candidate lists. Each query is scored against "
+        "every passage of the batch. Loss = gamma x hard-label CE + in-batch-weight x KL(softmax(teacher/tau) || "
+        "softmax(student)) over the batch + list-weight x KL over the query's own list (or Margin-MSE with "
+        "--loss margin-mse). Without a teacher: CE alone (the no-teacher baseline). The student keeps its "
+        "initialisation's convention (a sentence-transformers folder: its pooling and normalisation; a BERT or "
+        "ColBERT checkpoint: TCT-ColBERT's) unless --convention says otherwise, and the output records it, so "
+        "`hybrid index dense --encoder DIR` needs no --encoder-class.",
     )
-    parser.add_argument("--teacher", help="teacher folder; the student starts from its BERT unless --init")
-    parser.add_argument("--init", help="HF folder or hub name to start the student from")
-    parser.add_argument("--tau", type=float, default=0.25, help="teacher temperature (0.25)")
-    parser.add_argument("--gamma", type=float, default=0.0, help="weight of the hard-label CE term (0)")
-    parser.add_argument("--doc-length", type=int, default=512, help="maximum passage tokens (512)")
-    _add_training_options(parser, learning_rate=7e-6)
+    parser.add_argument(
+        "--teacher",
+        help="a teacher folder (scored on the fly; the student starts from its BERT unless --init) or a "
+        "teacher score matrix (.npz, from `train teacher-scores`; needs lists and --init)",
+    )
+    parser.add_argument("--teacher-bm25", help="BM25 run of the hybrid teacher (MaxSim + beta x BM25)")
+    parser.add_argument(
+        "--teacher-bm25-weight", type=float, default=0.0, help="beta of the hybrid teacher (0: MaxSim only)"
+    )
+    parser.add_argument("--init", help="model folder, hub name or 'minilm' to start the student from")
+    parser.add_argument(
+        "--convention",
+        choices=("native", "tct"),
+        help="native: the model's own pooling/normalisation; tct: TCT-ColBERT markers, [MASK] padding, mean "
+        "pooling, dot product (default: native for a sentence-transformers folder, else tct)",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        help="student logits = scale x dot product (default 20 for a normalised, cosine student, else 1)",
+    )
+    parser.add_argument(
+        "--loss", choices=("listwise", "margin-mse"), default="listwise", help="own-list term"
+    )
+    parser.add_argument("--tau", type=float, default=TAU_DEFAULT, help=f"teacher temperature ({TAU_DEFAULT})")
+    parser.add_argument("--gamma", type=float, default=1.0, help="weight of the hard-label CE term (1)")
+    parser.add_argument("--in-batch-weight", type=float, default=1.0, help="weight of in-batch KD (1)")
+    parser.add_argument("--list-weight", type=float, default=1.0, help="weight of the own-list term (1)")
+    parser.add_argument("--doc-length", type=int, help="maximum passage tokens (default: the convention's)")
+    parser.add_argument("--query-length", type=int, help="maximum query tokens (default: the convention's)")
+    _add_training_options(parser, learning_rate=2e-5)
     parser.set_defaults(handler=run_student)
 
 
@@ -166,22 +253,80 @@ def run_teacher(args) -> int:
     return 0
 
 
+def run_lists(args) -> int:
+    from hybrid.distill.triples import mine_lists
+
+    path, count = mine_lists(
+        args.topics,
+        args.qrels or args.topics,
+        args.run,
+        args.corpus,
+        args.output,
+        depth=args.depth,
+        negatives=args.negatives,
+        seed=args.seed,
+        teacher_scores=_stored_teacher(args) if args.teacher_scores else None,
+        positives_per_query=args.positives_per_query,
+        overwrite=args.overwrite,
+    )
+    done(f"wrote {count} lists to {path}")
+    return 0
+
+
+def run_teacher_scores(args) -> int:
+    from hybrid.distill.scores import score_matrix
+    from hybrid.distill.teacher import ColBERT
+    from hybrid.io import check_writable
+
+    check_writable(args.output, args.overwrite)
+    matrix = score_matrix(ColBERT.from_pretrained(args.teacher), args.topics, args.corpus, args.batch_size)
+    done(f"wrote {matrix.save(args.output, overwrite=args.overwrite)}")
+    return 0
+
+
+def _stored_teacher(args, path: str | None = None):
+    from hybrid.distill.scores import TeacherScores
+
+    if args.teacher_bm25_weight and not args.teacher_bm25:
+        raise ValueError("--teacher-bm25-weight needs --teacher-bm25 (the BM25 run of the training queries)")
+    return TeacherScores.load(path or args.teacher_scores, args.teacher_bm25, args.teacher_bm25_weight)
+
+
 def run_student(args) -> int:
     if not args.teacher and not args.init:
         raise ValueError("give --teacher (distillation) or --init (no-teacher baseline)")
-    from hybrid.distill.teacher import ColBERT
-    from hybrid.distill.training import train_student
+    from hybrid.distill.training import LossWeights, train_student
 
-    teacher = ColBERT.from_pretrained(args.teacher) if args.teacher else None
+    if args.teacher and args.teacher.endswith(".npz"):
+        if not args.init:
+            raise ValueError("a teacher score matrix (.npz) needs --init: the student to start from")
+        teacher = _stored_teacher(args, args.teacher)
+    elif args.teacher:
+        if args.teacher_bm25_weight:
+            raise ValueError("--teacher-bm25-weight needs a teacher score matrix (.npz) as --teacher")
+        from hybrid.distill.teacher import ColBERT
+
+        teacher = ColBERT.from_pretrained(args.teacher)
+    else:
+        teacher = None
+    weights = LossWeights(
+        gamma=args.gamma,
+        in_batch=args.in_batch_weight,
+        listwise=args.list_weight,
+        tau=args.tau,
+        loss=args.loss,
+    )
     path = train_student(
         args.train,
         args.output,
         teacher=teacher,
         init=args.init,
         options=_options(args),
-        tau=args.tau,
-        gamma=args.gamma,
+        weights=weights,
+        convention=args.convention,
         doc_length=args.doc_length,
+        query_length=args.query_length,
+        scale=args.scale,
         resume=args.resume,
         overwrite=args.overwrite,
         checkpoint_dir=args.checkpoint_dir,

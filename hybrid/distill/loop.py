@@ -167,7 +167,8 @@ def _prepare_checkpoints(folder: Path, resume: bool, overwrite: bool) -> None:
     if resume and not existing:
         raise FileNotFoundError(f"{folder}: no checkpoint to resume from")
     if not resume and folder.exists():
-        if (existing or (folder / LOG_FILE).exists()) and not overwrite:
+        # a log without a checkpoint (a run stopped before its first checkpoint) is nothing to resume
+        if existing and not overwrite:
             raise FileExistsError(
                 f"{folder} holds an earlier training; pass --resume, or --overwrite to restart"
             )

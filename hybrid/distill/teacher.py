@@ -14,11 +14,12 @@ import string
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from hybrid.distill.loop import TrainingOptions, train
-from hybrid.distill.triples import Triple
+from hybrid.distill.triples import Example, Triple, in_batch_passages, list_columns
 from hybrid.io import atomic_directory
 
 CONFIG_FILE = "colbert.json"
@@ -79,12 +80,15 @@ class ColBERT(nn.Module):
     def from_pretrained(
         cls, name_or_path: str | os.PathLike[str], config: TeacherConfig | None = None, seed: int = 0
     ) -> ColBERT:
-        """Load a teacher folder, a ColBERT checkpoint (BERT weights plus ``linear.weight``, path or hub
+        """Load a teacher folder (or ``minilm``), a ColBERT checkpoint (BERT weights plus ``linear.weight``, path or hub
         name, read with ColBERT's ``[unused0]``/``[unused1]`` markers) or start a new teacher from a plain
         BERT, whose projection is initialised at random from ``seed``. ``config`` shapes a new teacher
         (a checkpoint takes only its lengths: dim and markers are ColBERT's); a saved teacher keeps its own."""
         from transformers import AutoModel, AutoTokenizer
 
+        from hybrid.dense.encoders import model_source
+
+        name_or_path = model_source(str(name_or_path))
         folder = Path(name_or_path)
         tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
         bert = AutoModel.from_pretrained(str(name_or_path), add_pooling_layer=False)
@@ -200,14 +204,14 @@ class ColBERT(nn.Module):
         return maxsim(self.encode_queries(queries), doc_vectors, doc_mask)
 
 
-def pairwise_loss(teacher: ColBERT, batch: list[Triple]) -> tuple[torch.Tensor, dict[str, float]]:
-    """ColBERT's pairwise softmax cross-entropy: each query's positive against its own negative."""
-    size = len(batch)
-    scores = teacher([t.query for t in batch], [t.positive for t in batch] + [t.negative for t in batch])
-    rows = torch.arange(size, device=scores.device)
-    pairs = torch.stack([scores[rows, rows], scores[rows, rows + size]], dim=1)
-    loss = nn.functional.cross_entropy(pairs, torch.zeros(size, dtype=torch.long, device=scores.device))
-    accuracy = (pairs[:, 0] > pairs[:, 1]).float().mean().item()
+def pairwise_loss(teacher: ColBERT, batch: list[Triple | Example]) -> tuple[torch.Tensor, dict[str, float]]:
+    """ColBERT's softmax cross-entropy of each query's positive against its own negatives (one negative
+    for a triple: the pairwise loss; several for a candidate list)."""
+    scores = teacher([t.query for t in batch], in_batch_passages(batch))
+    own = [scores[i, columns] for i, columns in enumerate(list_columns(batch))]
+    target = torch.zeros(1, dtype=torch.long, device=scores.device)
+    loss = torch.stack([nn.functional.cross_entropy(row[None], target) for row in own]).mean()
+    accuracy = float(np.mean([(row[0] > row[1:]).all().item() for row in own]))
     return loss, {"pair_accuracy": accuracy}
 
 

@@ -1,28 +1,62 @@
-"""In-batch knowledge distillation of the ColBERT teacher into the TCT-ColBERT student.
+"""Distillation of a teacher into the dot-product student, and the no-teacher baseline.
 
-Each step scores every query of the batch against every passage of the batch (all positives and
-negatives) twice: with the frozen teacher's MaxSim, computed on the fly in the same step (the "tight
-coupling"), and with the student's dot product of mean-pooled vectors. The loss is
-KL(softmax(teacher / tau) || softmax(student)) averaged over queries, plus ``gamma`` times the
-cross-entropy of each query's own positive (hard labels). Without a teacher only that cross-entropy
-remains: the in-batch-negatives baseline.
+Each step scores every query of the batch against every passage of the batch (each query's own
+candidate list: its positive, then its hard negatives) with the student. Student scores are
+``scale * q.d``: for a normalised (cosine) convention ``scale`` turns cosines in [-1, 1] into logits
+(20 by default, as sentence-transformers' MultipleNegativesRankingLoss); for the TCT convention the
+dot product is used as is (scale 1). The loss is a weighted sum of
+
+- ``gamma`` x CE: cross-entropy of each query's own positive against every passage of the batch
+  (other positives of the same query left out): the whole loss of the no-teacher baseline;
+- ``in_batch`` x KD: KL(softmax(teacher / tau) || softmax(student)) over all passages of the batch;
+- ``listwise`` x KL over each query's own candidate list only (TCT-ColBERT v2's HN+ targets), or,
+  with ``loss="margin-mse"``, the mean squared error between the student's and the teacher's score
+  margins (positive minus each negative; Hofstaetter et al.).
+
+Teacher scores come from a stored matrix (:class:`hybrid.distill.scores.TeacherScores`, identical to
+what the frozen teacher computes on the fly) or from the teacher model itself, on the fly.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
+import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from hybrid.dense import tct
+from hybrid.dense.encoders import embed_texts, model_source, read_convention, write_convention
 from hybrid.distill.loop import TrainingOptions, train
 from hybrid.distill.teacher import ColBERT
-from hybrid.distill.triples import Triple
+from hybrid.distill.triples import Example, Triple, in_batch_passages, list_columns
 
-TAU = 0.25  # teacher temperature of TCT-ColBERT v2
+TAU = 1.0  # provisional default (see hybrid/cli/distill.py); TCT-ColBERT v2 used 0.25, near one-hot here
+COSINE_SCALE = 20.0  # logits per unit cosine for normalised students (sentence-transformers' default)
+CONVENTIONS = ("native", "tct")
+LOSSES = ("listwise", "margin-mse")
+_ST_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
+
+
+@dataclass
+class LossWeights:
+    """The weights and temperature of the student loss (see the module docstring)."""
+
+    gamma: float = 1.0
+    in_batch: float = 1.0
+    listwise: float = 1.0
+    tau: float = TAU
+    loss: str = "listwise"
+
+    def check(self) -> None:
+        if self.tau <= 0 or min(self.gamma, self.in_batch, self.listwise) < 0:
+            raise ValueError(f"tau must be positive and the weights non-negative ({self})")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
 
 
 def kd_loss(student_scores: torch.Tensor, teacher_scores: torch.Tensor, tau: float = TAU) -> torch.Tensor:
@@ -32,131 +66,245 @@ def kd_loss(student_scores: torch.Tensor, teacher_scores: torch.Tensor, tau: flo
     return nn.functional.kl_div(predicted, target, log_target=True, reduction="batchmean")
 
 
-def hard_label_loss(scores: torch.Tensor, false_negatives: torch.Tensor | None = None) -> torch.Tensor:
-    """Cross-entropy of query ``i``'s positive, passage ``i`` of the in-batch passages; passages that are
-    also positives of query ``i`` (``false_negatives``) are left out of its softmax."""
+def margin_mse_loss(student_scores: torch.Tensor, teacher_scores: torch.Tensor) -> torch.Tensor:
+    """Mean over rows and negatives of ``((s_pos - s_neg) - (t_pos - t_neg))^2``; column 0 is the positive."""
+    student_margin = student_scores[:, :1] - student_scores[:, 1:]
+    teacher_margin = teacher_scores[:, :1] - teacher_scores[:, 1:]
+    return nn.functional.mse_loss(student_margin.float(), teacher_margin.float())
+
+
+def hard_label_loss(
+    scores: torch.Tensor, false_negatives: torch.Tensor | None = None, labels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy of each row's positive (column ``labels[i]``, default ``i``); passages that are also
+    positives of row ``i``'s query (``false_negatives``) are left out of its softmax."""
     if false_negatives is not None:
         scores = scores.masked_fill(false_negatives, float("-inf"))
-    labels = torch.arange(scores.shape[0], device=scores.device)
+    if labels is None:
+        labels = torch.arange(scores.shape[0], device=scores.device)
     return nn.functional.cross_entropy(scores.float(), labels)
 
 
-def in_batch_passages(batch: list[Triple]) -> list[str]:
-    """The passages every query is scored against: all positives, then all negatives."""
-    return [t.positive for t in batch] + [t.negative for t in batch]
-
-
-def false_negatives(batch: list[Triple]) -> torch.Tensor:
-    """``[B, 2B]`` mask of passages that are a positive of the row's query, other than its own column."""
+def false_negatives(batch: list[Triple | Example]) -> torch.Tensor:
+    """``[B, P]`` mask of passages that are a positive of the row's query, other than its own positive."""
     positives: dict[str, set[str]] = {}
     for t in batch:
         positives.setdefault(t.query, set()).add(t.positive)
     passages = in_batch_passages(batch)
     mask = torch.tensor([[p in positives[t.query] for p in passages] for t in batch])
-    mask[torch.arange(len(batch)), torch.arange(len(batch))] = False
+    for row, columns in enumerate(list_columns(batch)):
+        mask[row, columns[0]] = False
     return mask
 
 
 class Student(nn.Module):
-    """The TCT-ColBERT student: one BERT for queries and passages, mean pooling, dot product."""
+    """One transformer for queries and passages, pooled under ``convention`` (``encoder_class``,
+    ``l2_norm``, ``max_length``, ``query_max_length``: the keys ``hybrid.dense.load_encoder`` reads);
+    scores are ``scale`` times the dot product."""
 
-    def __init__(self, bert: nn.Module, tokenizer, doc_length: int = 512):
+    def __init__(self, bert: nn.Module, tokenizer, convention: dict, source: str | None = None):
         super().__init__()
         self.bert = bert
         self.tokenizer = tokenizer
-        self.doc_length = doc_length
+        self.convention = dict(convention)
+        self.source = source
+
+    @property
+    def scale(self) -> float:
+        return float(self.convention.get("scale", 1.0))
 
     @property
     def device(self) -> torch.device:
         return next(self.bert.parameters()).device
 
+    def _embed(self, texts: list[str], is_query: bool) -> torch.Tensor:
+        c = self.convention
+        length = c["query_max_length"] if is_query else c["max_length"]
+
+        def backend(inputs):
+            return self.bert(**{k: v.to(self.device) for k, v in inputs.items()}).last_hidden_state
+
+        return embed_texts(backend, self.tokenizer, texts, c["encoder_class"], length, c["l2_norm"], is_query)
+
     def encode_queries(self, queries: list[str]) -> torch.Tensor:
-        inputs = tct.query_inputs(self.tokenizer, queries).to(self.device)
-        return tct.pool_queries(self.bert(**inputs).last_hidden_state)
+        return self._embed(list(queries), True)
 
     def encode_docs(self, texts: list[str]) -> torch.Tensor:
-        inputs = tct.doc_inputs(self.tokenizer, texts, max_length=self.doc_length).to(self.device)
-        return tct.pool_docs(self.bert(**inputs).last_hidden_state, inputs["attention_mask"])
+        return self._embed(list(texts), False)
 
     def forward(self, queries: list[str], docs: list[str]) -> torch.Tensor:
-        """Dot product of every query against every passage, ``[len(queries), len(docs)]``."""
-        return self.encode_queries(queries) @ self.encode_docs(docs).T
+        """``scale`` x dot product of every query against every passage, ``[len(queries), len(docs)]``."""
+        return self.scale * (self.encode_queries(queries) @ self.encode_docs(docs).T)
 
     def save_to(self, folder: Path) -> None:
-        """An HF folder that ``hybrid.dense.load_encoder(folder, encoder_class="tct_colbert")`` loads."""
+        """A model folder that ``hybrid.dense.load_encoder(folder)`` loads in this convention (recorded in
+        ``hybrid_encoder.json``); a native student of a sentence-transformers model keeps its files too."""
         self.bert.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
+        write_convention(folder, self.convention)
+        if self.convention.get("convention") == "native" and self.source and Path(self.source).is_dir():
+            source = Path(self.source)
+            for name in _ST_FILES:
+                if (source / name).is_file():
+                    shutil.copyfile(source / name, folder / name)
+            for module in source.glob("[0-9]_*"):
+                if module.is_dir():
+                    shutil.copytree(module, folder / module.name)
+
+
+def student_convention(
+    init: str | os.PathLike[str] | ColBERT,
+    convention: str | None = None,
+    doc_length: int | None = None,
+    query_length: int | None = None,
+    scale: float | None = None,
+) -> dict:
+    """The convention a student keeps: a sentence-transformers folder (or a trained student) its own
+    pooling and normalisation, a BERT or ColBERT checkpoint the TCT convention; ``convention``
+    (native|tct) overrides. A normalised student's scores are scaled by ``scale`` (default 20)."""
+    if convention not in (None, *CONVENTIONS):
+        raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
+    declared = {} if isinstance(init, ColBERT) else read_convention(model_source(str(init)))
+    native_class = declared.get("encoder_class") or declared.get("pooling")
+    if convention is None:
+        convention = "native" if native_class and native_class != "tct_colbert" else "tct"
+        if declared.get("convention") in CONVENTIONS:
+            convention = declared["convention"]
+    if convention == "tct":
+        result = {
+            "convention": "tct",
+            "encoder_class": "tct_colbert",
+            "l2_norm": False,
+            "max_length": doc_length or tct.DOC_MAX_LENGTH,
+            "query_max_length": query_length or tct.QUERY_MAX_LENGTH,
+        }
+    else:
+        length = doc_length or declared.get("max_length") or 512
+        result = {
+            "convention": "native",
+            "encoder_class": native_class if native_class in ("mean", "cls") else "mean",
+            "l2_norm": bool(declared.get("l2_norm", False)),
+            "max_length": length,
+            "query_max_length": query_length or declared.get("query_max_length") or length,
+        }
+    default_scale = COSINE_SCALE if result["l2_norm"] else 1.0
+    result["scale"] = float(scale if scale is not None else declared.get("scale", default_scale))
+    return result
+
+
+def load_student(
+    init: str | os.PathLike[str] | ColBERT,
+    convention: str | None = None,
+    doc_length: int | None = None,
+    query_length: int | None = None,
+    scale: float | None = None,
+) -> Student:
+    """A student from a teacher (a copy of its BERT, as TCT-ColBERT initialises it) or a model folder /
+    hub name / ``minilm``, in the convention :func:`student_convention` picks."""
+    settings = student_convention(init, convention, doc_length, query_length, scale)
+    if isinstance(init, ColBERT):
+        return Student(copy.deepcopy(init.bert).requires_grad_(True), init.tokenizer, settings)
+    from transformers import AutoModel, AutoTokenizer
+
+    source = model_source(str(init))
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    bert = AutoModel.from_pretrained(source, add_pooling_layer=False)
+    return Student(bert, tokenizer, settings, source)
+
+
+def teacher_matrix(teacher, batch: list[Triple | Example], passages: list[str]) -> torch.Tensor:
+    """``[B, P]`` teacher scores of the batch: looked up in a :class:`TeacherScores` matrix (needs lists
+    with ids) or computed by a frozen ColBERT on the fly."""
+    if isinstance(teacher, ColBERT):
+        with torch.no_grad():
+            return teacher([t.query for t in batch], passages).float()
+    if any(t.qid is None or t.docids is None for t in batch):
+        raise ValueError("stored teacher scores need candidate lists with qid and docids (mine_lists)")
+    docids = [d for t in batch for d in t.docids]
+    return torch.from_numpy(teacher.lookup([t.qid for t in batch], docids)).float()
 
 
 def student_loss(
-    student: Student, teacher: ColBERT | None, batch: list[Triple], tau: float = TAU, gamma: float = 0.0
+    student: Student, teacher, batch: list[Triple | Example], weights: LossWeights
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """The in-batch loss of one batch: KD + gamma * CE, or CE alone without a teacher. The parts logged
-    include how often the student (and the teacher) rank each query's own positive first in the batch."""
+    """The loss of one batch (see the module docstring); the parts logged include how often the
+    student (and the teacher) rank each query's own positive first among the batch's passages."""
     queries, passages = [t.query for t in batch], in_batch_passages(batch)
+    columns = list_columns(batch)
+    labels = torch.tensor([c[0] for c in columns])
     scores = student(queries, passages)
-    parts: dict[str, float] = {"student_top1": _top1(scores)}
+    parts: dict[str, float] = {"student_top1": _top1(scores, labels)}
     loss = scores.new_zeros(())
-    if teacher is not None:
-        with torch.no_grad():
-            teacher_scores = teacher(queries, passages)
-        kd = kd_loss(scores, teacher_scores, tau)
-        parts.update(kd=kd.item(), teacher_top1=_top1(teacher_scores))
-        loss = loss + kd
-    if teacher is None or gamma > 0:
-        ce = hard_label_loss(scores, false_negatives(batch).to(scores.device))
+    if teacher is None or weights.gamma > 0:
+        ce = hard_label_loss(scores, false_negatives(batch).to(scores.device), labels.to(scores.device))
         parts["ce"] = ce.item()
-        loss = loss + (ce if teacher is None else gamma * ce)
+        loss = loss + (ce if teacher is None else weights.gamma * ce)
+    if teacher is None:
+        return loss, parts
+    targets = teacher_matrix(teacher, batch, passages).to(scores.device)
+    parts["teacher_top1"] = _top1(targets, labels)
+    if weights.in_batch > 0:
+        kd = kd_loss(scores, targets, weights.tau)
+        parts["kd"] = kd.item()
+        loss = loss + weights.in_batch * kd
+    if weights.listwise > 0:
+        own = [(scores[i, c], targets[i, c]) for i, c in enumerate(columns)]
+        if weights.loss == "margin-mse":
+            listwise = torch.stack([margin_mse_loss(s[None], t[None]) for s, t in own]).mean()
+        else:
+            listwise = torch.stack([kd_loss(s[None], t[None], weights.tau) for s, t in own]).mean()
+        parts[weights.loss] = listwise.item()
+        loss = loss + weights.listwise * listwise
     return loss, parts
 
 
-def _top1(scores: torch.Tensor) -> float:
-    """Share of rows whose highest score is their own positive (column ``i`` of row ``i``)."""
-    own = torch.arange(scores.shape[0], device=scores.device)
-    return (scores.detach().argmax(dim=1) == own).float().mean().item()
-
-
-def load_student(init: str | os.PathLike[str] | ColBERT, doc_length: int = 512) -> Student:
-    """A student from a teacher (a copy of its BERT, as TCT-ColBERT initialises it) or an HF folder/name."""
-    if isinstance(init, ColBERT):
-        return Student(copy.deepcopy(init.bert).requires_grad_(True), init.tokenizer, doc_length)
-    from transformers import AutoModel, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(init))
-    return Student(AutoModel.from_pretrained(str(init), add_pooling_layer=False), tokenizer, doc_length)
+def _top1(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of rows whose highest score is their own positive."""
+    return (scores.detach().argmax(dim=1).cpu() == labels).float().mean().item()
 
 
 def train_student(
     triples: str | os.PathLike[str],
     output: str | os.PathLike[str],
-    teacher: ColBERT | None = None,
+    teacher=None,
     init: str | os.PathLike[str] | None = None,
     options: TrainingOptions | None = None,
-    tau: float = TAU,
-    gamma: float = 0.0,
-    doc_length: int = 512,
+    weights: LossWeights | None = None,
+    convention: str | None = None,
+    doc_length: int | None = None,
+    query_length: int | None = None,
+    scale: float | None = None,
     resume: bool = False,
     overwrite: bool = False,
     checkpoint_dir: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Distil ``teacher`` into a student initialised from ``init`` (default: the teacher's BERT) with
-    in-batch KD; without a teacher, train the in-batch-negatives baseline from ``init``. The teacher is
-    frozen in place (eval mode, no gradients)."""
+    """Distil ``teacher`` (a frozen ColBERT, or stored :class:`TeacherScores`) into a student
+    initialised from ``init`` (default: the ColBERT teacher's BERT); without a teacher, train the
+    no-teacher baseline (CE over the batch) from ``init``. The output records its convention."""
     if teacher is None and init is None:
         raise ValueError("the no-teacher baseline needs an initial model (init)")
-    if tau <= 0 or gamma < 0:
-        raise ValueError(f"tau must be positive and gamma non-negative (tau={tau}, gamma={gamma})")
+    if init is None and not isinstance(teacher, ColBERT):
+        raise ValueError("a student distilled from stored scores needs an initial model (init)")
+    weights = weights or LossWeights()
+    weights.check()
     options = options or TrainingOptions()
-    student = load_student(init if init is not None else teacher, doc_length)
-    if teacher is not None:
+    student = load_student(init if init is not None else teacher, convention, doc_length, query_length, scale)
+    if isinstance(teacher, ColBERT):
         teacher.to(options.device).eval().requires_grad_(False)
+
+    def save(folder: Path) -> None:
+        student.save_to(folder)
+        (folder / "loss.json").write_text(
+            json.dumps({"teacher": teacher is not None, **asdict(weights)}, indent=2) + "\n"
+        )
+
     return train(
         model=student,
-        loss_fn=lambda batch: student_loss(student, teacher, batch, tau, gamma),
+        loss_fn=lambda batch: student_loss(student, teacher, batch, weights),
         triples=triples,
         options=options,
         output=output,
-        save=student.save_to,
+        save=save,
         resume=resume,
         overwrite=overwrite,
         checkpoint_dir=checkpoint_dir,

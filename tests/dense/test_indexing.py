@@ -33,7 +33,7 @@ def test_layout_is_index_plus_docid_in_corpus_order(tiny_encoder, small_corpus, 
     index = build_index(
         small_corpus, tiny_encoder, tmp_path / "index", batch_size=16, chunk_size=50, progress=False
     )
-    assert sorted(p.name for p in index.iterdir()) == ["docid", "index"]
+    assert sorted(p.name for p in index.iterdir()) == ["docid", "encoder.json", "index"]
     assert (index / "docid").read_text().splitlines() == [d.docid for d in docs]
     stored = faiss.read_index(str(index / "index"))
     assert isinstance(stored, faiss.IndexFlatIP)
@@ -61,6 +61,14 @@ def test_shards_merge_into_the_single_build(tiny_encoder, small_corpus, tmp_path
     np.testing.assert_allclose(stored_vectors(merged_index), stored_vectors(whole_index), atol=1e-5)
     with pytest.raises(ValueError, match="shard id 3 is not in 0..2"):
         build_index(small_corpus, tiny_encoder, tmp_path / "bad", shard_id=3, shard_num=3)
+    assert (merged / "encoder.json").read_text() == (shards[0] / "encoder.json").read_text()
+    from hybrid.errors import InputError
+
+    with pytest.raises(InputError, match=r"shard1/docid:1: duplicate document id .*shard1/docid:1\)"):
+        merge_shards([shards[1], shards[1]], tmp_path / "twice")
+    (shards[2] / "encoder.json").write_text('{"encoder_class": "cls"}')
+    with pytest.raises(ValueError, match="shards were encoded differently"):
+        merge_shards(shards, tmp_path / "mixed")
 
 
 def test_hnsw_and_pq_from_the_flat_slice_index(scifact_slice_dense_index, minilm, tmp_path):
@@ -115,14 +123,64 @@ def test_existing_index_is_kept_without_overwrite(tiny_encoder, small_corpus, tm
 
 def test_work_left_by_other_settings_is_not_mixed_in(tiny_encoder, tiny_bert, small_corpus, tmp_path):
     from hybrid.dense import build_index, load_encoder
-    from hybrid.dense.indexing import _prepare_work, work_folder
+    from hybrid.dense.indexing import _prepare_work, _save_chunk, work_folder
 
     index = tmp_path / "index"
     other = {"corpus": "elsewhere", **load_encoder(tiny_bert).settings()}
     _prepare_work(work_folder(index), other, overwrite=False)
+    _save_chunk(work_folder(index), 0, ["elsewhere-1"], np.zeros((1, tiny_encoder.dim), np.float32))
     with pytest.raises(FileExistsError, match="interrupted run with other settings"):
         build_index(small_corpus, tiny_encoder, index, progress=False)
     build_index(small_corpus, tiny_encoder, index, overwrite=True, progress=False)
+
+
+@pytest.mark.slow
+def test_a_failed_first_attempt_leaves_nothing_that_blocks_the_next(tiny_encoder, small_corpus, tmp_path):
+    """A first attempt that fails before a chunk is saved (bad flag, crash in the first batch) must not
+    make the corrected command fail with 'an interrupted run with other settings'."""
+    from hybrid.dense import build_index
+    from hybrid.dense.indexing import work_folder
+
+    index = tmp_path / "index"
+    with pytest.raises(ValueError, match="batch size must be positive"):
+        build_index(small_corpus, tiny_encoder, index, batch_size=0, progress=False)
+    assert not work_folder(index).exists()
+    with pytest.raises(ValueError, match="shard id"):
+        build_index(small_corpus, tiny_encoder, index, shard_id=3, shard_num=2, progress=False)
+    work_folder(index).mkdir()  # as left by a first attempt killed before its first chunk
+    (work_folder(index) / "state.json").write_text('{"corpus": "another", "encoder": "another"}')
+    build_index(small_corpus, tiny_encoder, index, chunk_size=1000, progress=False)
+    assert (index / "docid").read_text().count("\n") == 120
+
+
+@pytest.mark.slow
+def test_duplicate_document_ids_are_refused_with_file_and_line(tiny_encoder, small_corpus, tmp_path):
+    from hybrid.dense import build_index
+    from hybrid.errors import InputError
+
+    lines = small_corpus.read_text().splitlines(keepends=True)
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(lines[:5] + ["\n"] + lines[2:3] + lines[5:10]))
+    with pytest.raises(InputError, match=r"corpus.jsonl:7: duplicate document id .* \(first on line 3\)"):
+        build_index(corpus, tiny_encoder, tmp_path / "index", progress=False)
+    assert not (tmp_path / "index").exists()
+
+
+@pytest.mark.slow
+def test_index_records_its_encoder_and_search_refuses_another_convention(tiny_bert, small_corpus, tmp_path):
+    import json
+
+    from hybrid.dense import DenseSearcher, build_index, load_encoder
+
+    mean = load_encoder(tiny_bert, encoder_class="mean")
+    index = build_index(small_corpus, mean, tmp_path / "index", progress=False)
+    recorded = json.loads((index / "encoder.json").read_text())
+    assert (recorded["encoder_class"], recorded["l2_norm"], recorded["dim"]) == ("mean", False, mean.dim)
+    DenseSearcher(index, mean).search("cell", 3)
+    with pytest.raises(ValueError, match="encoder_class 'mean' at indexing, 'cls' now"):
+        DenseSearcher(index, load_encoder(tiny_bert, encoder_class="cls"))
+    with pytest.raises(ValueError, match="l2_norm False at indexing, True now"):
+        DenseSearcher(index, load_encoder(tiny_bert, encoder_class="mean", l2_norm=True))
 
 
 def test_killed_run_resumes_without_re_encoding_saved_chunks(scifact_slice, minilm, tmp_path):

@@ -94,3 +94,94 @@ def test_triples_command(scifact_slice, tmp_path, capsys):
         ("prion claim", text["13734012"], text["4983"]),
     ]
     assert triples == sorted(expected)
+
+
+@pytest.mark.slow
+def test_lists_teacher_scores_and_distillation_from_stored_scores(tiny_bert_dir, tmp_path, capsys):
+    """`train lists` -> `train teacher` -> `train teacher-scores` -> `train student --teacher X.npz` (hybrid)."""
+    from hybrid.distill.scores import TeacherScores
+    from hybrid.distill.triples import read_examples
+
+    words = ["virus", "cancer", "heart", "blood", "protein", "gene", "brain", "drug", "dose", "vaccine"]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        "".join(json.dumps({"_id": f"d{i}", "text": f"the {w} study"}) + "\n" for i, w in enumerate(words))
+    )
+    topics = tmp_path / "topics.tsv"
+    topics.write_text("1\twhat does the virus cause\n2\thow does the drug work\n")
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("1 0 d0 1\n2 0 d7 1\n2 0 d8 1\n")
+    run = tmp_path / "run.trec"
+    run.write_text("".join(f"{q} Q0 d{i} {i + 1} {10 - i} bm25\n" for q in "12" for i in range(10)))
+    lists, teacher, scores = tmp_path / "lists.jsonl", tmp_path / "teacher", tmp_path / "t.npz"
+    base = ["--topics", str(topics), "--qrels", str(qrels), "--corpus", str(corpus)]
+    assert (
+        main(
+            [
+                "train",
+                "lists",
+                *base,
+                "--run",
+                str(run),
+                "--run",
+                str(run),
+                "--output",
+                str(lists),
+                "--negatives",
+                "2",
+            ]
+        )
+        == 0
+    )
+    examples = list(read_examples(lists))
+    assert len(examples) == 3 and all(len(e.docids) == 3 for e in examples)
+    assert (
+        main(
+            [
+                "train",
+                "teacher",
+                "--init",
+                str(tiny_bert_dir),
+                "--train",
+                str(lists),
+                "--output",
+                str(teacher),
+                "--dim",
+                "8",
+                *TINY,
+            ]
+        )
+        == 0
+    )
+    argv = [
+        "train",
+        "teacher-scores",
+        "--teacher",
+        str(teacher),
+        "--topics",
+        str(topics),
+        "--corpus",
+        str(corpus),
+    ]
+    assert main([*argv, "--output", str(scores)]) == 0
+    matrix = TeacherScores.load(scores)
+    assert matrix.scores.shape == (2, 10) and matrix.qids == ["1", "2"]
+    expected = ColBERT.from_pretrained(teacher)(["what does the virus cause"], ["the virus study"]).item()
+    assert matrix.lookup(["1"], ["d0"])[0, 0] == pytest.approx(expected, rel=1e-4)
+    argv = ["train", "student", "--init", str(tiny_bert_dir), "--teacher", str(scores), "--train", str(lists)]
+    hybrid = [
+        "--teacher-bm25",
+        str(run),
+        "--teacher-bm25-weight",
+        "0.5",
+        "--tau",
+        "2",
+        "--loss",
+        "margin-mse",
+    ]
+    assert main([*argv, *hybrid, "--output", str(tmp_path / "student"), *TINY]) == 0
+    log = [json.loads(x) for x in (tmp_path / "student" / "training_log.jsonl").read_text().splitlines()]
+    assert {"ce", "kd", "margin-mse"} <= set(log[0])
+    assert json.loads((tmp_path / "student" / "loss.json").read_text())["loss"] == "margin-mse"
+    assert main([*argv, "--output", str(tmp_path / "s2"), "--teacher-bm25-weight", "1", *TINY]) == 2
+    assert "--teacher-bm25" in capsys.readouterr().err

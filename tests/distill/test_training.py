@@ -11,6 +11,7 @@ import torch
 from hybrid.distill.loop import TrainingOptions
 from hybrid.distill.teacher import ColBERT, TeacherConfig
 from hybrid.distill.training import (
+    LossWeights,
     false_negatives,
     hard_label_loss,
     kd_loss,
@@ -65,7 +66,7 @@ def tiny_teacher(tiny_bert_dir) -> ColBERT:
 def _fixed_batch_loss(student, teacher, batch, gamma=0.0) -> float:
     student.eval()
     with torch.no_grad():
-        return student_loss(student, teacher, batch, gamma=gamma)[0].item()
+        return student_loss(student, teacher, batch, LossWeights(gamma=gamma))[0].item()
 
 
 @pytest.mark.parametrize("with_teacher", [True, False], ids=["kd", "no-teacher"])
@@ -82,6 +83,7 @@ def test_ten_steps_on_a_fixed_batch_lower_the_loss(
         teacher=teacher,
         init=tiny_bert_dir,
         options=options,
+        weights=LossWeights(gamma=0.0),
         doc_length=24,
     )
     after = _fixed_batch_loss(load_student(output, doc_length=24), teacher, batch)
@@ -172,3 +174,13 @@ def test_half_precision_needs_a_gpu(tiny_teacher, triples_file, tmp_path):
     options = TrainingOptions(steps=1, batch_size=2, precision="bf16")
     with pytest.raises(ValueError, match="CUDA"):
         train_student(triples_file, tmp_path / "s", teacher=tiny_teacher, options=options)
+
+
+def test_a_run_stopped_before_its_first_checkpoint_starts_afresh(tiny_teacher, triples_file, tmp_path):
+    checkpoints = tmp_path / "s.checkpoints"
+    checkpoints.mkdir()
+    (checkpoints / "log.jsonl").write_text('{"step": 1, "loss": 9.0}\n')  # killed at step 1, no checkpoint
+    options = TrainingOptions(steps=2, batch_size=2)
+    output = train_student(triples_file, tmp_path / "s", teacher=tiny_teacher, options=options, doc_length=24)
+    steps = [json.loads(line)["step"] for line in (output / "training_log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]
