@@ -50,7 +50,7 @@ def _register_lists(train) -> None:
         "--teacher-scores, neither is a passage the teacher scores at least as high as every judged positive.",
     )
     parser.add_argument("--topics", required=True, help="topics (name such as scifact-train-fit, or file)")
-    parser.add_argument("--qrels", help="qrels of the split (default: same as --topics)")
+    parser.add_argument("--qrels", help="qrels of the split (default same as --topics)")
     parser.add_argument("--run", required=True, action="append", help="run supplying negatives (repeatable)")
     parser.add_argument("--corpus", required=True, help="corpus holding the passages (name or path)")
     parser.add_argument("--output", required=True, help="lists file to write (.jsonl)")
@@ -167,7 +167,7 @@ def _register_student(train) -> None:
         "--convention",
         choices=("native", "tct"),
         help="native: the model's own pooling/normalisation; tct: TCT-ColBERT markers, [MASK] padding, mean "
-        "pooling, dot product (default: native for a sentence-transformers folder, else tct)",
+        "pooling, dot product (default native for a sentence-transformers folder, else tct)",
     )
     parser.add_argument(
         "--scale",
@@ -181,8 +181,8 @@ def _register_student(train) -> None:
     parser.add_argument("--gamma", type=float, default=1.0, help="weight of the hard-label CE term (1)")
     parser.add_argument("--in-batch-weight", type=float, default=1.0, help="weight of in-batch KD (1)")
     parser.add_argument("--list-weight", type=float, default=1.0, help="weight of the own-list term (1)")
-    parser.add_argument("--doc-length", type=int, help="maximum passage tokens (default: the convention's)")
-    parser.add_argument("--query-length", type=int, help="maximum query tokens (default: the convention's)")
+    parser.add_argument("--doc-length", type=int, help="maximum passage tokens (default the convention's)")
+    parser.add_argument("--query-length", type=int, help="maximum query tokens (default the convention's)")
     _add_training_options(parser, learning_rate=2e-5)
     parser.set_defaults(handler=run_student)
 

@@ -26,7 +26,7 @@ def register(groups) -> None:
     )
     parser.add_argument(
         "--corpus",
-        help="corpus whose passages are shown (read once at start-up; default: the Lucene index's stored text)",
+        help="corpus whose passages are shown (read once at start-up; default the Lucene index's stored text)",
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
