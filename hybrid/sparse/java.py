@@ -8,8 +8,11 @@ pyserini must call :func:`start_jvm` first.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 MAX_HEAP_ENV = "HYBRID_JVM_MAX_HEAP"
@@ -79,3 +82,26 @@ def detach_thread() -> None:
     import jnius
 
     jnius.detach()
+
+
+@contextlib.contextmanager
+def java_threads(threads: int) -> Iterator[ThreadPoolExecutor]:
+    """A pool of ``threads`` threads that may call Java (the JVM runs them in parallel: pyjnius releases
+    the GIL during calls). On exit every worker is released from the JVM; on error, queued work is dropped."""
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="hybrid-java")
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        barrier = threading.Barrier(threads)
+
+        def release() -> None:
+            barrier.wait()  # one release per worker: each waits until all workers hold one
+            detach_thread()
+
+        with contextlib.suppress(RuntimeError):  # already shut down after an error
+            for future in [pool.submit(release) for _ in range(threads)]:
+                future.result()
+        pool.shutdown(wait=True)
