@@ -18,6 +18,8 @@ from pathlib import Path
 MAX_HEAP_ENV = "HYBRID_JVM_MAX_HEAP"
 _lock = threading.Lock()
 _started = False
+# Lucene's java.util.logging loggers kept quiet (held here: the JDK keeps loggers only weakly).
+_quiet_loggers: list = []
 
 
 def fatjar() -> Path:
@@ -60,12 +62,22 @@ def start_jvm(max_heap: str | None = None) -> None:
             )
         if not jnius_config.vm_running:
             jnius_config.add_classpath(jar)
+            # -Xrs: SIGINT and SIGTERM stay Python's (the JVM would otherwise exit at once, skipping clean-up)
+            jnius_config.add_options("-Xrs")
             heap = max_heap or os.environ.get(MAX_HEAP_ENV)
             if heap:
                 jnius_config.add_options(f"-Xmx{heap}")
-        import jnius  # noqa: F401  (starts the JVM)
+        import jnius  # (starts the JVM)
 
+        _quiet_java_logging(jnius.autoclass)
         _started = True
+
+
+def _quiet_java_logging(autoclass) -> None:
+    """Lucene's store announces "INFO: Using MemorySegmentIndexInput ..." on stderr: keep it to warnings."""
+    logger = autoclass("java.util.logging.Logger").getLogger("org.apache.lucene.store")
+    logger.setLevel(autoclass("java.util.logging.Level").WARNING)
+    _quiet_loggers.append(logger)
 
 
 def java_class(name: str):
