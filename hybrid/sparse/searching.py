@@ -116,27 +116,27 @@ def search_blocks(
     index: str | os.PathLike[str] | BM25Searcher,
     topics: str | os.PathLike[str] | Mapping[str, str],
     hits: int = 1000,
-    k1: float = DEFAULT_K1,
-    b: float = DEFAULT_B,
-    rm3: bool = False,
+    *,
     threads: int = 1,
     batch_size: int = 256,
-    tag: str = "bm25",
     remove_query: bool = False,
+    tag: str = "bm25",
     progress: bool = True,
+    **bm25,
 ) -> Iterator[Run]:
     """Search every topic and yield one :class:`~hybrid.Run` per block of ``batch_size`` queries.
 
     Queries are searched in query-id (byte) order, so the blocks follow one another as in one run
-    file; the next block is searched while the current one is consumed. ``index`` may be an open
-    :class:`BM25Searcher` (then ``k1``, ``b`` and ``rm3`` are its own). Other arguments as :func:`search`.
+    file; the next block is searched while the current one is consumed. ``bm25`` holds
+    :class:`BM25Searcher`'s ``k1``, ``b`` and ``rm3``; ``index`` may instead be an open searcher.
+    Other arguments as :func:`search`.
     """
     if hits < 1 or batch_size < 1 or threads < 1:
         raise ValueError("hits, batch_size and threads must be positive")
     if not isinstance(index, BM25Searcher):
         check_index(index)
     queries = _topics(topics)
-    searcher = index if isinstance(index, BM25Searcher) else BM25Searcher(index, k1=k1, b=b, rm3=rm3)
+    searcher = index if isinstance(index, BM25Searcher) else BM25Searcher(index, **bm25)
     from tqdm.auto import tqdm
 
     qids = sorted(queries)
@@ -195,7 +195,11 @@ def search(
     are absent from the run, as in a TREC run file.
     """
     columns: list[tuple] = []
-    for block in search_blocks(index, topics, hits, k1, b, rm3, threads, batch_size, tag, remove_query):
+    blocks = search_blocks(
+        index, topics, hits, threads=threads, batch_size=batch_size, remove_query=remove_query, tag=tag,
+        k1=k1, b=b, rm3=rm3,
+    )  # fmt: skip
+    for block in blocks:
         columns.append((block.query_ids.take(pa.array(block.qids)), block.docid_strings(), block.scores))
     if not columns:
         return Run.from_columns([], [], np.zeros(0), name=tag)
