@@ -12,6 +12,8 @@ from hybrid import read_topics
 from hybrid.sparse import BM25Searcher, build_index, search, search_blocks, search_to_file
 from hybrid.sparse.lucene import DOCID_TABLE
 
+pytestmark = pytest.mark.slow  # every test here runs Lucene in the JVM
+
 
 @pytest.fixture(scope="module")
 def scifact_searcher(scifact_index) -> BM25Searcher:
