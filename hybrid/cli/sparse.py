@@ -97,7 +97,7 @@ def _register_search(search) -> None:
     )
     add_threads(parser)
     parser.add_argument(
-        "--batch-size", type=positive_int, default=256, help="queries per batch (default 256)"
+        "--batch-size", type=positive_int, default=256, help="queries per block written to the run (default 256)"
     )
     add_run_output(parser, tag="bm25")
     parser.set_defaults(handler=run_search)
@@ -138,14 +138,17 @@ def run_index(args) -> int:
 
 def run_search(args) -> int:
     from hybrid.io import check_writable
-    from hybrid.sparse import search
+    from hybrid.sparse import search_to_file
 
     check_writable(args.output, args.overwrite)
     if not args.run_tag or any(c.isspace() for c in args.run_tag):
         raise ValueError(f"run tag {args.run_tag!r} must be one word")
-    run = search(
+    path, queries = search_to_file(
         args.index,
         args.topics,
+        args.output,
+        format=args.output_format,
+        overwrite=args.overwrite,
         hits=args.hits,
         k1=args.k1,
         b=args.b,
@@ -155,6 +158,5 @@ def run_search(args) -> int:
         tag=args.run_tag,
         remove_query=args.remove_query,
     )
-    path = run.write(args.output, format=args.output_format, overwrite=args.overwrite)
-    done(f"wrote {path} ({run.num_queries} queries)")
+    done(f"wrote {path} ({queries} queries)")
     return 0

@@ -39,32 +39,38 @@ def corpus_files(name_or_path: str | os.PathLike[str]) -> list[Path]:
 
 def iter_corpus(name_or_path: str | os.PathLike[str]) -> Iterator[Document]:
     """Stream the documents of a corpus (path, JsonCollection folder or bundled name), one at a time."""
+    for _, _, doc in located_documents(name_or_path):
+        yield doc
+
+
+def located_documents(name_or_path: str | os.PathLike[str]) -> Iterator[tuple[Path, int, Document]]:
+    """:func:`iter_corpus` with the file and line number of each document."""
     seen_any = False
     for path in corpus_files(name_or_path):
-        for doc in _iter_file(path):
+        for number, doc in _iter_file(path):
             seen_any = True
-            yield doc
+            yield path, number, doc
     if not seen_any:
         raise InputError(datasets.corpus_path(name_or_path), None, "corpus holds no documents")
 
 
-def _iter_file(path: Path) -> Iterator[Document]:
+def _iter_file(path: Path) -> Iterator[tuple[int, Document]]:
     name = path.name.removesuffix(".gz")
     if name.endswith(".tsv"):
         for number, line in numbered_lines(path):
             fields = line.split("\t")
             if len(fields) < 2 or not fields[0]:
                 raise InputError(path, number, "expected docid<TAB>text")
-            yield Document(fields[0], "", "\t".join(fields[1:]))
+            yield number, Document(fields[0], "", "\t".join(fields[1:]))
         return
     for number, obj in json_lines(path):
         docid = obj.get("_id", obj.get("id", obj.get("docid")))
         if docid is None or docid == "":
             raise InputError(path, number, 'document has no id ("_id" in BEIR, "id" in JsonCollection)')
         if "contents" in obj:
-            yield Document(str(docid), "", str(obj["contents"]))
+            yield number, Document(str(docid), "", str(obj["contents"]))
         elif "text" in obj:
-            yield Document(str(docid), str(obj.get("title") or ""), str(obj["text"]))
+            yield number, Document(str(docid), str(obj.get("title") or ""), str(obj["text"]))
         else:
             raise InputError(
                 path, number, 'document has neither "text" (BEIR) nor "contents" (JsonCollection)'

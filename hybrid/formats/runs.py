@@ -222,11 +222,12 @@ class Run:
         overwrite: bool = False,
     ) -> Path:
         """Write atomically as TREC (scores to 6 decimals) or MS MARCO (no score)."""
-        if format not in FORMATS:
-            raise ValueError(f"unknown run format {format!r}; expected one of {FORMATS}")
-        tag = tag or self.name
-        if format == "trec" and (not tag or any(c.isspace() for c in tag)):
-            raise ValueError(f"run tag {tag!r} must be one word")
+        with RunWriter(path, format, tag or self.name, overwrite) as writer:
+            writer.write(self)
+        return Path(path)
+
+    def _lines(self, format: str, tag: str) -> Iterator[bytes]:
+        """The run's lines as text, in chunks (formatted by the compiled writer on a few threads)."""
         qids, docs = self.qids.astype(np.int32, copy=False), self.docs.astype(np.int32, copy=False)
         scores = self.scores.astype(np.float64, copy=False)
         query_data, query_offsets = _string_buffers(self.query_ids)
@@ -246,10 +247,37 @@ class Run:
                 scores[rows], self.offsets, lo, tag.encode(), format == "trec",
             )  # fmt: skip
 
-        with atomic_write(path, overwrite, mode="wb") as out:
-            for chunk in ordered_map(lines, range(0, len(self), _WRITE_CHUNK)):
-                out.write(chunk)
-        return Path(path)
+        return ordered_map(lines, range(0, len(self), _WRITE_CHUNK))
+
+
+class RunWriter:
+    """Write a run block by block through one temporary file, renamed into place on success.
+
+    Blocks are :class:`Run` objects written in the order given; the caller keeps query ids in order
+    (each block's queries after the previous block's) so the file is what one :meth:`Run.write` writes.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], format: str = "trec", tag: str = "hybrid", overwrite: bool = False
+    ):
+        if format not in FORMATS:
+            raise ValueError(f"unknown run format {format!r}; expected one of {FORMATS}")
+        if format == "trec" and (not tag or any(c.isspace() for c in tag)):
+            raise ValueError(f"run tag {tag!r} must be one word")
+        self.path, self.format, self.tag = Path(path), format, tag
+        self._context = atomic_write(path, overwrite, mode="wb")
+        self._out = None
+
+    def __enter__(self) -> RunWriter:
+        self._out = self._context.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> bool | None:
+        return self._context.__exit__(*exc)
+
+    def write(self, run: Run) -> None:
+        for chunk in run._lines(self.format, self.tag):
+            self._out.write(chunk)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -6,6 +6,15 @@ an index is built or searched, and torch loads only for :func:`expand`.
 
 from hybrid.sparse.expansion import expand, import_predictions, read_expansions
 from hybrid.sparse.indexing import build_index
-from hybrid.sparse.searching import BM25Searcher, search
+from hybrid.sparse.searching import BM25Searcher, search, search_blocks, search_to_file
 
-__all__ = ["BM25Searcher", "build_index", "expand", "import_predictions", "read_expansions", "search"]
+__all__ = [
+    "BM25Searcher",
+    "build_index",
+    "expand",
+    "import_predictions",
+    "read_expansions",
+    "search",
+    "search_blocks",
+    "search_to_file",
+]

@@ -7,25 +7,28 @@ The corpus is rewritten as a temporary JsonCollection whose ``contents`` is titl
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import os
+import signal
 import tempfile
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
-from hybrid import datasets
 from hybrid.errors import InputError
-from hybrid.formats import count_documents, iter_corpus
-from hybrid.formats.corpora import corpus_files
+from hybrid.formats import count_documents
+from hybrid.formats.corpora import corpus_files, located_documents
 from hybrid.io import atomic_directory, check_writable
 from hybrid.sparse.expansion import read_expansions
 from hybrid.sparse.java import detach_thread, java_class
 
-# Documents per temporary collection file. Anserini indexes one file per thread and counts progress per file.
-FILE_DOCS = 50_000
+# Documents per temporary collection file: Anserini indexes a file on one thread and reports progress
+# per file and per 10,000 documents, so a corpus is cut into at least FILES_PER_THREAD files per thread.
+FILE_DOCS, FILES_PER_THREAD = 10_000, 8
 
 
 def build_index(
@@ -48,6 +51,7 @@ def build_index(
     expanded = read_expansions(expansions) if expansions is not None else {}
     total = count_documents(corpus)
     with (
+        _terminate_as_interrupt(),
         atomic_directory(index, overwrite=overwrite) as building,
         tempfile.TemporaryDirectory(dir=index.parent, prefix=f".{index.name}.collection.") as collection,
     ):
@@ -56,26 +60,45 @@ def build_index(
     return index
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt (as SIGINT does) in the main thread, so an interrupted build
+    cleans up the same way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _write_collection(corpus, folder: Path, expanded: dict, expansions_path, total: int, threads: int) -> int:
     """Write the corpus as JsonCollection files; check ids. Returns the number of documents written."""
     from tqdm.auto import tqdm
 
-    per_file = min(FILE_DOCS, max(1, math.ceil(total / threads)))
+    per_file = min(FILE_DOCS, max(1, math.ceil(total / (threads * FILES_PER_THREAD))))
     unmatched = dict(expanded)
-    seen: set[str] = set()
-    progress = tqdm(iter_corpus(corpus), total=total, desc="preparing documents", unit="doc")
+    seen: dict[str, tuple[Path, int]] = {}
+    progress = tqdm(located_documents(corpus), total=total, desc="preparing documents", unit="doc")
     docs = iter(progress)  # one generator: islice must not restart tqdm's iterator per chunk
     for number in itertools.count():
         chunk = list(itertools.islice(docs, per_file))
         if not chunk:
             break
         with open(folder / f"docs{number:05d}.jsonl", "w", encoding="utf-8") as out:
-            for doc in chunk:
+            for path, line, doc in chunk:
                 if doc.docid in seen:
+                    first = seen[doc.docid]
                     raise InputError(
-                        datasets.corpus_path(corpus), None, f"duplicate document id {doc.docid!r}"
+                        path, line, f"duplicate document id {doc.docid!r} (first at {first[0]}:{first[1]})"
                     )
-                seen.add(doc.docid)
+                seen[doc.docid] = (path, line)
                 contents = doc.contents
                 queries = unmatched.pop(doc.docid, (None, []))[1]
                 if queries:
@@ -124,9 +147,13 @@ def _run_indexer(collection: Path, index: Path, threads: int, expected: int) -> 
     worker = threading.Thread(target=work, name="anserini-index", daemon=True)
     with tqdm(total=expected, desc="indexing", unit="doc") as progress:
         worker.start()
-        while worker.is_alive():
-            worker.join(0.5)
-            progress.update(_processed(counters) - progress.n)
+        try:
+            while worker.is_alive():
+                worker.join(0.2)
+                progress.update(_processed(counters) - progress.n)
+        except BaseException:
+            _stop_indexer(worker, collection)
+            raise
     if failure:
         raise RuntimeError(f"Anserini indexing failed: {failure[0]}") from failure[0]
     indexed, empty = int(counters.indexed.get()), int(counters.empty.get())
@@ -140,6 +167,38 @@ def _run_indexer(collection: Path, index: Path, threads: int, expected: int) -> 
             f"({int(counters.errors.get())} errors, {int(counters.skipped.get())} skipped, "
             f"{int(counters.unindexable.get())} unindexable)"
         )
+
+
+def _stop_indexer(worker: threading.Thread, collection: Path) -> None:
+    """Make Anserini finish early and wait for it to close the index, so that nothing writes into the
+    folders being removed: each collection file is replaced by an empty one (files being read keep
+    their contents to the end; the others read as empty)."""
+    system = java_class("java.lang.System")
+    stderr = system.err
+    java_thread = java_class("java.lang.Thread")
+    system.setErr(java_class("java.io.PrintStream")(java_class("java.io.OutputStream").nullOutputStream()))
+    java_class("org.apache.logging.log4j.core.config.Configurator").setRootLevel(
+        java_class("org.apache.logging.log4j.Level").OFF
+    )
+    try:
+        empty = collection / ".empty"
+        for path in collection.glob("docs*.jsonl"):
+            empty.touch()
+            os.replace(empty, path)
+        # The interrupt can also reach Anserini's own wait for its indexing pool, which then returns
+        # while the pool's threads still write: wait for those too.
+        pools = [
+            thread
+            for thread in java_thread.getAllStackTraces().keySet().toArray()
+            if thread.getName().startswith("ForkJoinPool-")
+        ]
+        for waiting in (worker.join, *(thread.join for thread in pools)):
+            while True:
+                with contextlib.suppress(KeyboardInterrupt):  # a second interrupt leaves nothing behind
+                    waiting()
+                    break
+    finally:
+        system.setErr(stderr)
 
 
 def _processed(counters) -> int:

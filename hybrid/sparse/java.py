@@ -8,13 +8,18 @@ pyserini must call :func:`start_jvm` first.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 MAX_HEAP_ENV = "HYBRID_JVM_MAX_HEAP"
 _lock = threading.Lock()
 _started = False
+# Lucene's java.util.logging loggers kept quiet (held here: the JDK keeps loggers only weakly).
+_quiet_loggers: list = []
 
 
 def fatjar() -> Path:
@@ -57,12 +62,22 @@ def start_jvm(max_heap: str | None = None) -> None:
             )
         if not jnius_config.vm_running:
             jnius_config.add_classpath(jar)
+            # -Xrs: SIGINT and SIGTERM stay Python's (the JVM would otherwise exit at once, skipping clean-up)
+            jnius_config.add_options("-Xrs")
             heap = max_heap or os.environ.get(MAX_HEAP_ENV)
             if heap:
                 jnius_config.add_options(f"-Xmx{heap}")
-        import jnius  # noqa: F401  (starts the JVM)
+        import jnius  # (starts the JVM)
 
+        _quiet_java_logging(jnius.autoclass)
         _started = True
+
+
+def _quiet_java_logging(autoclass) -> None:
+    """Lucene's store announces "INFO: Using MemorySegmentIndexInput ..." on stderr: keep it to warnings."""
+    logger = autoclass("java.util.logging.Logger").getLogger("org.apache.lucene.store")
+    logger.setLevel(autoclass("java.util.logging.Level").WARNING)
+    _quiet_loggers.append(logger)
 
 
 def java_class(name: str):
@@ -79,3 +94,26 @@ def detach_thread() -> None:
     import jnius
 
     jnius.detach()
+
+
+@contextlib.contextmanager
+def java_threads(threads: int) -> Iterator[ThreadPoolExecutor]:
+    """A pool of ``threads`` threads that may call Java (the JVM runs them in parallel: pyjnius releases
+    the GIL during calls). On exit every worker is released from the JVM; on error, queued work is dropped."""
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="hybrid-java")
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        barrier = threading.Barrier(threads)
+
+        def release() -> None:
+            barrier.wait()  # one release per worker: each waits until all workers hold one
+            detach_thread()
+
+        with contextlib.suppress(RuntimeError):  # already shut down after an error
+            for future in [pool.submit(release) for _ in range(threads)]:
+                future.result()
+        pool.shutdown(wait=True)

@@ -18,7 +18,7 @@ def scifact_index(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def nfcorpus_index(tmp_path_factory) -> Path:
-    """The whole bundled NFCorpus, indexed on three threads (three collection files)."""
+    """The whole bundled NFCorpus, indexed on three threads."""
     from hybrid.sparse import build_index
 
     return build_index("nfcorpus", tmp_path_factory.mktemp("nfcorpus") / "index", threads=3)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 from sparse_toys import TOY_DOCS, write_jsonl
 
@@ -30,10 +36,38 @@ def test_corpus_line_without_id(tmp_path):
     assert not (tmp_path / "index").exists() and leftovers(tmp_path) == []
 
 
-def test_duplicate_corpus_id(tmp_path):
+def test_duplicate_corpus_id_names_file_and_lines(tmp_path):
     corpus = write_jsonl(tmp_path / "corpus.jsonl", [TOY_DOCS[0], TOY_DOCS[1], TOY_DOCS[0]])
-    with pytest.raises(InputError, match="duplicate document id 'd1'"):
+    with pytest.raises(InputError, match=r"duplicate document id 'd1' \(first at .*corpus.jsonl:1\)") as err:
         build_index(corpus, tmp_path / "index")
+    assert (err.value.path, err.value.line) == (str(corpus), 3)
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_index_build_says_so_and_leaves_the_folder_as_before(tmp_path, signum):
+    """Stopped while Anserini indexes (SciFact, 8 collection files), the command exits 130 and the
+    output folder's parent holds exactly what it held before; Lucene's INFO line never shows."""
+    parent = tmp_path / "out"
+    parent.mkdir()
+    (parent / "keep.txt").write_text("mine")
+    before = sorted(p.name for p in parent.iterdir())
+    command = [sys.executable, "-m", "hybrid", "index", "sparse", "--corpus", "scifact", "--index"]
+    env = {name: value for name, value in os.environ.items() if name != "TQDM_DISABLE"}
+    process = subprocess.Popen([*command, str(parent / "index")], stderr=subprocess.PIPE, text=True, env=env)
+    seen = ""
+    while "indexing:" not in seen:  # tqdm's bar of the Java stage
+        character = process.stderr.read(1)
+        assert character, f"ended before indexing: {seen}"
+        seen += character
+    time.sleep(1.5)
+    process.send_signal(signum)
+    rest = process.stderr.read()
+    assert process.wait(timeout=120) == 130
+    assert "hybrid index: interrupted" in rest
+    assert "MemorySegmentIndexInput" not in seen + rest
+    assert sorted(p.name for p in parent.iterdir()) == before
 
 
 def test_existing_index_needs_overwrite(toy_corpus, tmp_path):

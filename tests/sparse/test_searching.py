@@ -9,7 +9,10 @@ import pytest
 from sparse_toys import write_jsonl
 
 from hybrid import read_topics
-from hybrid.sparse import BM25Searcher, build_index, search
+from hybrid.sparse import BM25Searcher, build_index, search, search_blocks, search_to_file
+from hybrid.sparse.lucene import DOCID_TABLE
+
+pytestmark = pytest.mark.slow  # every test here runs Lucene in the JVM
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +64,58 @@ def test_run_holds_the_searcher_hits_in_trec_eval_order(scifact_index, scifact_s
         assert (scores[:-1] >= scores[1:]).all()
 
 
-def test_threads_and_batch_size_do_not_change_the_run(scifact_index, some_topics):
-    one = search(scifact_index, some_topics, hits=200, threads=1, batch_size=1000)
-    two = search(scifact_index, some_topics, hits=200, threads=2, batch_size=3)
-    assert one.to_dict() == two.to_dict()
+@pytest.mark.parametrize("rm3", [False, True])
+def test_hits_equal_anserini_simple_searcher_in_order(scifact_index, some_topics, rm3):
+    """Doc numbers + the doc-number table + Anserini's tie adjuster give SimpleSearcher's hits exactly."""
+    from hybrid.sparse.java import java_class
+
+    reference = java_class("io.anserini.search.SimpleSearcher")(str(scifact_index))
+    reference.set_bm25(0.9, 0.4)
+    if rm3:
+        reference.set_rm3(None, 10, 10, 0.5, False, True)
+    ours = BM25Searcher(scifact_index, rm3=rm3)
+    for text in list(some_topics.values())[: 4 if rm3 else 20]:
+        expected = [(hit.docid, round(float(hit.score), 6)) for hit in reference.search(text, 1000)]
+        assert ours.search(text, k=1000) == expected
+
+
+def test_threads_and_batch_size_do_not_change_the_written_run(scifact_index, some_topics, tmp_path):
+    one = search_to_file(
+        scifact_index, some_topics, tmp_path / "one.trec", hits=1000, threads=1, batch_size=256
+    )
+    two = search_to_file(
+        scifact_index, some_topics, tmp_path / "two.trec", hits=1000, threads=2, batch_size=1
+    )
+    assert one[1] == two[1] == len(some_topics)
+    assert (tmp_path / "one.trec").read_bytes() == (tmp_path / "two.trec").read_bytes()
+    in_memory = search(scifact_index, some_topics, hits=1000, threads=2, batch_size=7)
+    assert in_memory.write(tmp_path / "memory.trec").read_bytes() == (tmp_path / "one.trec").read_bytes()
+
+
+def test_blocks_come_in_query_id_order(scifact_index, some_topics):
+    blocks = list(search_blocks(scifact_index, some_topics, hits=5, batch_size=6, progress=False))
+    assert [block.num_queries for block in blocks] == [6, 6, 6, 2]
+    assert sum((block.query_list() for block in blocks), []) == sorted(some_topics)
+
+
+def test_doc_number_table_is_cached_and_rebuilt_with_the_index(tmp_path):
+    """The table lives in the index folder, keyed on the commit: a stale one (an index rebuilt in place,
+    here another index's table copied in) is replaced, a current one is reused."""
+    first = write_jsonl(tmp_path / "a.jsonl", [{"_id": f"a{i}", "text": "apple pie"} for i in range(3)])
+    second = write_jsonl(tmp_path / "b.jsonl", [{"_id": f"b{i}", "text": "apple tart"} for i in range(5)])
+    index = build_index(first, tmp_path / "index")
+    assert {d for d, _ in BM25Searcher(index).search("apple")} == {"a0", "a1", "a2"}
+    table = index / DOCID_TABLE
+    stale = table.read_bytes()
+    built = table.stat().st_mtime_ns
+    BM25Searcher(index)
+    assert table.stat().st_mtime_ns == built  # reused
+
+    build_index(second, index, overwrite=True)
+    assert {d for d, _ in BM25Searcher(index).search("apple")} == {f"b{i}" for i in range(5)}
+    table.write_bytes(stale)  # the first index's table, as an in-place rebuild would leave it
+    assert {d for d, _ in BM25Searcher(index).search("apple")} == {f"b{i}" for i in range(5)}
+    assert table.read_bytes() != stale
 
 
 def test_rm3_expands_queries_and_changes_the_ranking(scifact_index, some_topics):
