@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     _tune_memory()
     try:
         return args.handler(args) or 0
-    except (InputError, FileNotFoundError, FileExistsError, ValueError) as err:
+    except (InputError, FileNotFoundError, FileExistsError, ValueError, ImportError) as err:
         print(f"hybrid {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,16 +48,87 @@ def build_index(
     hnsw_m: int = HNSW_M,
     ef_construction: int = EF_CONSTRUCTION,
     pq_m: int | None = None,
+    shards: int = 1,
     progress: bool = True,
 ) -> Path:
-    """Encode ``corpus`` (or its shard ``shard_id`` of ``shard_num``) with ``encoder`` into a FAISS index.
+    """Encode ``corpus`` (or its shard ``shard_id`` of ``shard_num``) with ``encoder`` into a FAISS index;
+    ``shards`` > 1 writes the sharded layout of :mod:`hybrid.dense.sharded` instead of one index.
 
     Rerunning after an interruption re-encodes only the chunks that were not saved.
     """
     from tqdm import tqdm
 
+    job = start_encoding(
+        corpus,
+        encoder.settings(),
+        index,
+        index_type,
+        overwrite,
+        shard_id,
+        shard_num,
+        chunk_size,
+        hnsw_m,
+        pq_m,
+    )
+    with tqdm(
+        total=job.last - job.first,
+        initial=job.skipped,
+        unit=" passages",
+        desc="encoding",
+        disable=not progress,
+        smoothing=0.1,
+    ) as bar:
+        if job.done:
+            bar.write(
+                f"resuming: {len(job.done)} chunk(s), {job.skipped} passages already encoded in {job.work}",
+                file=sys.stderr,
+            )
+        docs = itertools.islice(iter_corpus(corpus), job.first, job.last)
+        for number, chunk in enumerate(_batched(docs, chunk_size)):
+            if number not in job.done:
+                docids = [doc.docid for doc in chunk]
+                encode_chunk(encoder, job.work, number, docids, chunk, batch_size, progress=bar.update)
+    from hybrid.dense.sharded import write_index_layout
+
+    return write_index_layout(
+        job, index, encoder.dim, index_type, overwrite, shards, hnsw_m, ef_construction, pq_m
+    )
+
+
+@dataclass(frozen=True)
+class EncodingJob:
+    """A corpus range being encoded chunk by chunk into ``work``; ``done`` are the chunks already saved."""
+
+    work: Path
+    first: int
+    last: int
+    chunk_size: int
+    done: frozenset[int]
+
+    @property
+    def chunks(self) -> int:
+        return math.ceil((self.last - self.first) / self.chunk_size)
+
+    @property
+    def skipped(self) -> int:
+        return sum(min(self.chunk_size, self.last - self.first - k * self.chunk_size) for k in self.done)
+
+
+def start_encoding(
+    corpus: str | os.PathLike[str],
+    settings: dict,
+    index: str | os.PathLike[str],
+    index_type: str = "flat",
+    overwrite: bool = False,
+    shard_id: int = 0,
+    shard_num: int = 1,
+    chunk_size: int = CHUNK_SIZE,
+    hnsw_m: int = HNSW_M,
+    pq_m: int | None = None,
+) -> EncodingJob:
+    """Check the options and open (or resume) the work folder of ``index`` for an encoder of ``settings``."""
     index = check_writable(index, overwrite)
-    _check_index_options(index_type, encoder.dim, hnsw_m, pq_m)
+    _check_index_options(index_type, settings["dim"], hnsw_m, pq_m)
     if not (shard_num >= 1 and 0 <= shard_id < shard_num):
         raise ValueError(f"shard id {shard_id} is not in 0..{shard_num - 1}")
     if chunk_size < 1:
@@ -72,34 +144,19 @@ def build_index(
         "shard_id": shard_id,
         "shard_num": shard_num,
         "chunk_size": chunk_size,
-        **encoder.settings(),
+        **settings,
     }
     done = _prepare_work(work, state, overwrite)
-    skipped = sum(min(chunk_size, last - first - k * chunk_size) for k in done)
-    with tqdm(
-        total=last - first,
-        initial=skipped,
-        unit=" passages",
-        desc="encoding",
-        disable=not progress,
-        smoothing=0.1,
-    ) as bar:
-        if done:
-            bar.write(
-                f"resuming: {len(done)} chunk(s), {skipped} passages already encoded in {work}",
-                file=sys.stderr,
-            )
-        docs = itertools.islice(iter_corpus(corpus), first, last)
-        for number, chunk in enumerate(_batched(docs, chunk_size)):
-            if number in done:
-                continue
-            vectors = encoder.encode_docs(chunk, batch_size=batch_size, progress=bar.update)
-            _save_chunk(work, number, [doc.docid for doc in chunk], vectors)
-    _write_index(
-        index, _saved_chunks(work), encoder.dim, index_type, overwrite, hnsw_m, ef_construction, pq_m
-    )
-    shutil.rmtree(work)
-    return index
+    return EncodingJob(work, first, last, chunk_size, frozenset(done))
+
+
+def encode_chunk(
+    encoder, work: Path, number: int, docids: list[str], docs: list, batch_size: int, progress=None
+) -> int:
+    """Encode chunk ``number`` (Documents or their texts) and save it in ``work``; returns its size."""
+    vectors = encoder.encode_docs(docs, batch_size=batch_size, progress=progress)
+    _save_chunk(work, number, docids, vectors)
+    return len(docids)
 
 
 def merge_shards(
@@ -127,7 +184,7 @@ def merge_shards(
     dim = next(iter(dims.values()))
     _check_index_options(index_type, dim, hnsw_m, pq_m)
     chunks = ((docids, stored_vectors(faiss_index, shard)) for shard, faiss_index, docids in loaded)
-    return _write_index(index, chunks, dim, index_type, overwrite, hnsw_m, ef_construction, pq_m)
+    return write_index(index, chunks, dim, index_type, overwrite, hnsw_m, ef_construction, pq_m)
 
 
 def read_index(index: str | os.PathLike[str]):
@@ -206,7 +263,7 @@ def _new_index(index_type: str, dim: int, hnsw_m: int, ef_construction: int, pq_
     return faiss.IndexPQ(dim, pq_m or _default_pq_m(dim), PQ_BITS, faiss.METRIC_INNER_PRODUCT)
 
 
-def _write_index(
+def write_index(
     index: Path,
     chunks: Iterable[tuple[list[str], np.ndarray]],
     dim: int,
@@ -216,6 +273,7 @@ def _write_index(
     ef_construction: int,
     pq_m: int | None,
 ) -> Path:
+    """Add ``chunks`` of (docids, vectors) to a new index of ``index_type``, written atomically to ``index``."""
     import faiss
 
     faiss_index = _new_index(index_type, dim, hnsw_m, ef_construction, pq_m)
@@ -273,8 +331,14 @@ def _save_chunk(work: Path, number: int, docids: list[str], vectors: np.ndarray)
         np.save(out, vectors)
 
 
-def _saved_chunks(work: Path) -> Iterator[tuple[list[str], np.ndarray]]:
-    for path in sorted(work.glob("chunk-*.npy")):
+def saved_chunks(work: Path, numbers: Iterable[int] | None = None) -> Iterator[tuple[list[str], np.ndarray]]:
+    """The saved chunks of ``work`` (all, or those ``numbers``) in order: docids and vectors."""
+    paths = (
+        sorted(work.glob("chunk-*.npy"))
+        if numbers is None
+        else [work / f"chunk-{number:06d}.npy" for number in sorted(numbers)]
+    )
+    for path in paths:
         docids = path.with_suffix(".docid").read_text(encoding="utf-8").splitlines()
         vectors = np.load(path)
         if len(docids) != len(vectors):
