@@ -58,3 +58,21 @@ def connect(options: RayOptions):
         configure_logging=False,
     )
     return ray
+
+
+def local_actor_processes(actor_class: str) -> list[int]:
+    """Process ids of the Ray workers on this machine that run an actor of ``actor_class`` for this checkout
+    of ``hybrid`` (found by process title and ``PYTHONPATH``: Ray's state API needs its dashboard).
+    For benchmarks and tests that measure or kill actors."""
+    from pathlib import Path
+
+    checkout = str(Path(__file__).resolve().parent.parent).encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            title, environ = (proc / "cmdline").read_bytes(), (proc / "environ").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if title.startswith(b"ray::") and actor_class.encode() in title and checkout in environ:
+            pids.append(int(proc.name))
+    return pids

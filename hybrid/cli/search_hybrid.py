@@ -7,7 +7,7 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from hybrid.cli._common import add_overwrite, add_threads, done
+from hybrid.cli._common import add_overwrite, add_ray, add_threads, done, ray_options
 from hybrid.cli.fusion import NORMALIZATIONS, add_fusion_options
 
 
@@ -44,6 +44,7 @@ def register(groups) -> None:
     parser.add_argument("--output-format", choices=("trec", "msmarco"), default="trec",
                         help="format of the fused run; the single runs are always TREC")  # fmt: skip
     parser.add_argument("--run-tag", default="hybrid", help="tag of the fused run (default hybrid)")
+    add_ray(parser, "split the BM25 topics across --workers searchers and search dense shards in actors")
     add_overwrite(parser)
     parser.set_defaults(handler=run)
 
@@ -88,6 +89,7 @@ def run(args) -> int:
         k1=args.k1,
         b=args.b,
         tag=args.run_tag,
+        ray=ray_options(args),
         **fusion_options(args),
     )
     runs.sparse.write(sparse_path, tag="bm25", overwrite=args.overwrite)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hybrid.cli._common import add_overwrite, add_run_output, add_threads, done
+from hybrid.cli._common import add_overwrite, add_ray, add_run_output, add_threads, done, ray_options
 
 
 def register(groups) -> None:
@@ -88,6 +88,7 @@ def _register_search(search) -> None:
     )
     add_threads(parser)
     parser.add_argument("--batch-size", type=int, default=256, help="queries per batch (default 256)")
+    add_ray(parser, "split the topics across --workers Lucene searchers")
     add_run_output(parser, tag="bm25")
     parser.set_defaults(handler=run_search)
 
@@ -127,11 +128,19 @@ def run_index(args) -> int:
 
 def run_search(args) -> int:
     from hybrid.io import check_writable
-    from hybrid.sparse import search
 
     check_writable(args.output, args.overwrite)
     if not args.run_tag or any(c.isspace() for c in args.run_tag):
         raise ValueError(f"run tag {args.run_tag!r} must be one word")
+    ray = ray_options(args)
+    if ray is not None:
+        from functools import partial
+
+        from hybrid.sparse.ray_searching import search_on_ray
+
+        search = partial(search_on_ray, options=ray)
+    else:
+        from hybrid.sparse import search
     run = search(
         args.index,
         args.topics,

@@ -19,9 +19,9 @@ def shard_actors(
     ray = connect(options)
     from hybrid.dense.searching import DenseSearcher
 
-    # Actors hold memory more than CPU: on a cluster with fewer CPUs than shards they share them.
-    cpus = min(float(threads), ray.cluster_resources().get("CPU", 1.0) / len(folders))
-    remote = ray.remote(num_cpus=cpus, num_gpus=0)(DenseSearcher)
+    # Ray's default actor holds no CPU once placed (shards need memory more than cores), and SPREAD puts
+    # the shards on as many nodes as there are.
+    remote = ray.remote(scheduling_strategy="SPREAD")(DenseSearcher)
     actors = [remote.remote(str(folder.resolve()), None, ef_search, threads) for folder in folders]
 
     def search(vectors: np.ndarray, k: int) -> list:
