@@ -56,8 +56,6 @@ def build_index(
 
     Rerunning after an interruption re-encodes only the chunks that were not saved.
     """
-    from tqdm import tqdm
-
     job = start_encoding(
         corpus,
         encoder.settings(),
@@ -70,19 +68,7 @@ def build_index(
         hnsw_m,
         pq_m,
     )
-    with tqdm(
-        total=job.last - job.first,
-        initial=job.skipped,
-        unit=" passages",
-        desc="encoding",
-        disable=not progress,
-        smoothing=0.1,
-    ) as bar:
-        if job.done:
-            bar.write(
-                f"resuming: {len(job.done)} chunk(s), {job.skipped} passages already encoded in {job.work}",
-                file=sys.stderr,
-            )
+    with job.progress_bar(progress) as bar:
         docs = itertools.islice(iter_corpus(corpus), job.first, job.last)
         for number, chunk in enumerate(_batched(docs, chunk_size)):
             if number not in job.done:
@@ -112,6 +98,25 @@ class EncodingJob:
     @property
     def skipped(self) -> int:
         return sum(min(self.chunk_size, self.last - self.first - k * self.chunk_size) for k in self.done)
+
+    def progress_bar(self, enabled: bool = True):
+        """A tqdm bar over the job's passages that starts at (and reports) those already encoded."""
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=self.last - self.first,
+            initial=self.skipped,
+            unit=" passages",
+            desc="encoding",
+            disable=not enabled,
+            smoothing=0.1,
+        )
+        if self.done:
+            bar.write(
+                f"resuming: {len(self.done)} chunk(s), {self.skipped} passages already encoded in {self.work}",
+                file=sys.stderr,
+            )
+        return bar
 
 
 def start_encoding(

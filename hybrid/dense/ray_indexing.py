@@ -43,8 +43,6 @@ def build_index_on_ray(
 ) -> Path:
     """Encode ``corpus`` on Ray with ``options.workers`` encoder actors, each loading
     ``load_encoder(**encoder_spec)``; writes the index (``shards`` > 1: the sharded layout) at ``index``."""
-    from tqdm import tqdm
-
     from hybrid.dense.sharded import write_index_layout
 
     ray = connect(options)
@@ -72,13 +70,7 @@ def build_index_on_ray(
         num_cpus=1,
         num_gpus=options.gpus_per_worker,
     )
-    with tqdm(
-        total=job.last - job.first,
-        initial=job.skipped,
-        unit=" passages",
-        desc="encoding",
-        disable=not progress,
-    ) as bar:
+    with job.progress_bar(progress) as bar:
         for row in encoded.iter_rows():
             bar.update(int(row["documents"]))
     write = ray.remote(num_cpus=1)(_call)

@@ -46,7 +46,6 @@ def test_two_workers_follow_one_worker_and_resume(tiny_bert_without_dropout, ray
     assert [r["step"] for r in two] == [1, 2, 3, 4]
     # Tolerance: the two halves' gradients are summed by gloo in another order than one batch's.
     np.testing.assert_allclose([r["loss"] for r in two], losses, rtol=1e-4, atol=1e-6)
-    assert losses[-1] < losses[0]
     want = _weights(tmp_path / "one")
     for name, value in _weights(tmp_path / "two").items():
         torch.testing.assert_close(value, want[name], rtol=1e-4, atol=1e-5)
