@@ -67,6 +67,7 @@ def build_index(
         chunk_size,
         hnsw_m,
         pq_m,
+        shards,
     )
     with job.progress_bar(progress) as bar:
         docs = itertools.islice(iter_corpus(corpus), job.first, job.last)
@@ -130,8 +131,10 @@ def start_encoding(
     chunk_size: int = CHUNK_SIZE,
     hnsw_m: int = HNSW_M,
     pq_m: int | None = None,
+    shards: int = 1,
 ) -> EncodingJob:
-    """Check the options and open (or resume) the work folder of ``index`` for an encoder of ``settings``."""
+    """Check the options and open (or resume) the work folder of ``index`` for an encoder of ``settings``;
+    ``shards`` is the number of sub-indexes to be written (at most one per chunk)."""
     index = check_writable(index, overwrite)
     _check_index_options(index_type, settings["dim"], hnsw_m, pq_m)
     if not (shard_num >= 1 and 0 <= shard_id < shard_num):
@@ -141,6 +144,12 @@ def start_encoding(
     total = count_documents(corpus)
     per_shard = math.ceil(total / shard_num)
     first, last = shard_id * per_shard, min(total, (shard_id + 1) * per_shard)
+    chunks = math.ceil((last - first) / chunk_size)
+    if not 1 <= shards <= max(chunks, 1):
+        raise ValueError(
+            f"--shards {shards} must be between 1 and the number of chunks ({chunks}); "
+            "lower --chunk-size for more shards"
+        )
     work = work_folder(index)
     state = {
         "corpus": str(Path(corpus).resolve()) if Path(corpus).exists() else str(corpus),

@@ -51,7 +51,9 @@ def build_index_on_ray(
     spec = {**encoder_spec, **({"device": options.device} if options.device else {})}
     settings = ray.get(ray.remote(num_gpus=options.gpus_per_worker)(_settings).remote(spec))
     corpus = str(Path(corpus).resolve()) if Path(corpus).exists() else str(corpus)
-    job = start_encoding(corpus, settings, index, index_type, overwrite, 0, 1, chunk_size, hnsw_m, pq_m)
+    job = start_encoding(
+        corpus, settings, index, index_type, overwrite, 0, 1, chunk_size, hnsw_m, pq_m, shards
+    )
     missing = [number for number in range(job.chunks) if number not in job.done]
     readers = [missing[i :: options.workers] for i in range(options.workers) if missing[i :: options.workers]]
     context = DataContext.get_current()

@@ -52,11 +52,6 @@ def write_index_layout(
     contiguous chunks, then delete the work folder. ``map_shards(write, arguments)`` runs the per-shard
     writes (default: one after another here; :mod:`hybrid.dense.ray_indexing` runs them as Ray tasks)."""
     index = Path(index)
-    if not 1 <= shards <= max(job.chunks, 1):
-        raise ValueError(
-            f"--shards {shards} must be between 1 and the number of chunks ({job.chunks}); "
-            "lower --chunk-size for more shards"
-        )
     options = (dim, index_type, overwrite, hnsw_m, ef_construction, pq_m)
     run = map_shards or (lambda write, arguments: [write(*a) for a in arguments])
     if shards == 1:
