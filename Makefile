@@ -16,7 +16,7 @@ $(STAMP): setup.cfg setup.py pyproject.toml hybrid/formats/_runio.c hybrid/_fusi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test,web]'  # also compiles the run reader/writer and fusion kernels (gcc)
+	$(PY) -m pip install --quiet -e '.[test,web,ray]'  # also compiles the run reader/writer and fusion kernels (gcc)
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -109,17 +109,26 @@ def search(
     missing: str = "min",
     convex: bool = False,
     tag: str = "hybrid",
+    ray=None,
 ) -> HybridRuns:
     """Search a topic set (name, path or ``{qid: text}``) on both indexes and fuse.
 
     Returns the fused run (``hits`` per query) and the sparse and dense runs (``depth`` per query).
+    With ``ray`` (:class:`hybrid.cluster.RayOptions`) the topics are split across Ray BM25 searchers and
+    a sharded dense index is searched by one actor per shard.
     """
     from hybrid import dense as dense_retrieval
     from hybrid import sparse as sparse_retrieval
 
     encoder = dense_retrieval.load_encoder(encoder) if isinstance(encoder, str | os.PathLike) else encoder
-    sparse_run = sparse_retrieval.search(sparse_index, topics, hits=depth, k1=k1, b=b, threads=threads)
-    dense_run = dense_retrieval.search(dense_index, topics, encoder, hits=depth, threads=threads)
+    sparse_options = {"hits": depth, "k1": k1, "b": b, "threads": threads}
+    if ray is None:
+        sparse_run = sparse_retrieval.search(sparse_index, topics, **sparse_options)
+    else:
+        from hybrid.sparse.ray_searching import search_on_ray
+
+        sparse_run = search_on_ray(sparse_index, topics, ray, **sparse_options)
+    dense_run = dense_retrieval.search(dense_index, topics, encoder, hits=depth, threads=threads, ray=ray)
     fused = fuse(
         dense_run,
         sparse_run,

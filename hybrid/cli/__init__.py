@@ -117,7 +117,7 @@ def _main(argv: list[str] | None) -> int:
         code = args.handler(args) or 0
         sys.stdout.flush()  # a closed pipe shows here, inside main, not at interpreter exit
         return code
-    except (InputError, FileNotFoundError, FileExistsError, ValueError) as err:
+    except (InputError, FileNotFoundError, FileExistsError, ValueError, ImportError) as err:
         print(f"hybrid {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

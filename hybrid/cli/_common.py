@@ -72,3 +72,34 @@ def add_run_output(parser: argparse.ArgumentParser, tag: str) -> None:
 def done(message: str) -> None:
     """Report where a command wrote its output."""
     print(message, flush=True)
+
+
+def add_ray(parser: argparse.ArgumentParser, what: str) -> None:
+    """--ray [ADDRESS], --workers and --gpus-per-worker: run ``what`` on Ray instead of in this process."""
+    group = parser.add_argument_group("ray (optional: pip install 'hybrid[ray]')")
+    group.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help=f"{what} on Ray: no value starts or joins a Ray on this machine; 'auto' or ray://HOST:PORT joins "
+        "a running cluster (default: no Ray, one process)",
+    )
+    group.add_argument("--workers", type=int, help="Ray workers (actors) to run (default 2)")
+    group.add_argument(
+        "--gpus-per-worker",
+        type=float,
+        help="GPUs each Ray worker reserves; fractions share a GPU (default 0: CPU)",
+    )
+
+
+def ray_options(args: argparse.Namespace):
+    """The :class:`hybrid.cluster.RayOptions` of ``--ray``, or None when the command runs without Ray."""
+    if args.ray is None:
+        if args.workers is not None or args.gpus_per_worker is not None:
+            raise ValueError("--workers and --gpus-per-worker need --ray")
+        return None
+    from hybrid.cluster import RayOptions
+
+    workers = 2 if args.workers is None else args.workers
+    return RayOptions(args.ray, workers, args.gpus_per_worker or 0.0)

@@ -6,11 +6,13 @@ import argparse
 
 from hybrid.cli._common import (
     add_overwrite,
+    add_ray,
     add_run_output,
     add_threads,
     done,
     non_negative_int,
     positive_int,
+    ray_options,
 )
 from hybrid.dense import BACKENDS
 from hybrid.dense.encoders import ENCODER_CLASSES
@@ -82,22 +84,27 @@ def _add_index_structure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _encoder_spec(args) -> dict:
+    """The keyword arguments of :func:`hybrid.dense.load_encoder` given on the command line."""
+    return {
+        "name_or_path": args.encoder,
+        "encoder_class": args.encoder_class,
+        "device": args.device,
+        "backend": args.backend,
+        "fp16": args.fp16,
+        "max_length": args.max_length,
+        "l2_norm": args.l2_norm,
+        "query_prefix": args.query_prefix,
+        "doc_prefix": args.doc_prefix,
+        "tokenizer": args.tokenizer,
+        "batch_size": args.batch_size,
+    }
+
+
 def _load_encoder(args):
     from hybrid.dense import load_encoder
 
-    return load_encoder(
-        args.encoder,
-        args.encoder_class,
-        args.device,
-        backend=args.backend,
-        fp16=args.fp16,
-        max_length=args.max_length,
-        l2_norm=args.l2_norm,
-        query_prefix=args.query_prefix,
-        doc_prefix=args.doc_prefix,
-        tokenizer=args.tokenizer,
-        batch_size=args.batch_size,
-    )
+    return load_encoder(**_encoder_spec(args))
 
 
 def _register_index(index_group) -> None:
@@ -132,7 +139,15 @@ def _register_index(index_group) -> None:
         default=4096,
         help="passages saved together; the unit of resumption (default 4096)",
     )
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="write S sub-indexes of contiguous chunks (a sharded index, searched shard by shard; "
+        "`search dense` recognises it) instead of one index (default 1)",
+    )
     _add_encoder(parser)
+    add_ray(parser, "encode with --workers encoder actors (Ray Data)")
     add_overwrite(parser)
     parser.set_defaults(handler=run_index)
 
@@ -169,27 +184,40 @@ def _register_search(search_group) -> None:
     parser.add_argument("--ef-search", type=positive_int, help="HNSW efSearch (HNSW indexes only)")
     add_threads(parser)
     _add_encoder(parser, required=False)
+    add_ray(parser, "search each shard of a sharded index in its own actor")
     add_run_output(parser, tag="dense")
     parser.set_defaults(handler=run_search)
 
 
 def run_index(args) -> int:
-    from hybrid.dense import build_index
+    ray = ray_options(args)
+    structure = {
+        "index_type": args.index_type,
+        "batch_size": args.batch_size,
+        "overwrite": args.overwrite,
+        "chunk_size": args.chunk_size,
+        "shards": args.shards,
+        "hnsw_m": args.hnsw_m,
+        "ef_construction": args.ef_construction,
+        "pq_m": args.pq_m,
+    }
+    if ray is not None:
+        if args.shard_num != 1:
+            raise ValueError("--ray encodes the whole corpus; drop --shard-id/--shard-num (or drop --ray)")
+        from hybrid.dense.ray_indexing import build_index_on_ray
 
-    path = build_index(
-        args.corpus,
-        _load_encoder(args),
-        args.index,
-        index_type=args.index_type,
-        batch_size=args.batch_size,
-        overwrite=args.overwrite,
-        shard_id=args.shard_id,
-        shard_num=args.shard_num,
-        chunk_size=args.chunk_size,
-        hnsw_m=args.hnsw_m,
-        ef_construction=args.ef_construction,
-        pq_m=args.pq_m,
-    )
+        path = build_index_on_ray(args.corpus, _encoder_spec(args), args.index, ray, **structure)
+    else:
+        from hybrid.dense import build_index
+
+        path = build_index(
+            args.corpus,
+            _load_encoder(args),
+            args.index,
+            shard_id=args.shard_id,
+            shard_num=args.shard_num,
+            **structure,
+        )
     done(f"wrote {path}")
     return 0
 
@@ -225,6 +253,7 @@ def run_search(args) -> int:
         tag=args.run_tag,
         encoded_queries=args.encoded_queries,
         ef_search=args.ef_search,
+        ray=ray_options(args),
     )
     path = run.write(args.output, format=args.output_format, overwrite=args.overwrite)
     done(f"wrote {path} ({run.num_queries} queries, {len(run)} hits)")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
-from hybrid.cli._common import add_overwrite, add_run_output, done
+from hybrid.cli._common import add_overwrite, add_ray, add_run_output, done, ray_options
 
 # Provisional: the earlier reduced run found tau 0.25 near one-hot and tau 1 no worse; bench_distill
 # calibrates tau on scifact-train-dev, and that value replaces this one once it is recorded.
@@ -120,6 +123,7 @@ def _add_training_options(parser: argparse.ArgumentParser, learning_rate: float)
         default=None,
         help="shuffle triples in memory each epoch (default only files up to 256 MiB; larger ones stream)",
     )
+    add_ray(parser, "train data-parallel on --workers Ray Train workers (--batch-size is the global batch)")
     add_overwrite(parser)
 
 
@@ -206,7 +210,28 @@ def _register_rerank(top) -> None:
     parser.set_defaults(handler=run_rerank)
 
 
-def _options(args):
+def _train(args, train_on: Callable[[object, str], object]) -> None:
+    """``train_on(args, device)`` here, or on every Ray Train worker with ``--ray`` (device from Ray)."""
+    ray = ray_options(args)
+    if ray is None:
+        train_on(args, args.device)
+    else:
+        from hybrid.distill.ray_training import train_on_ray
+
+        train_on_ray(partial(train_on, _absolute_paths(args)), ray)
+
+
+def _absolute_paths(args):
+    """``args`` with its file and folder arguments made absolute: Ray workers run in other folders."""
+    paths = {}
+    for name in ("train", "output", "checkpoint_dir", "init", "teacher"):
+        value = getattr(args, name, None)
+        if value and (name in ("output", "checkpoint_dir") or Path(value).exists()):
+            paths[name] = str(Path(value).resolve())
+    return argparse.Namespace(**{**vars(args), **paths})
+
+
+def _options(args, device: str | None = None):
     from hybrid.distill.loop import TrainingOptions
 
     return TrainingOptions(
@@ -218,7 +243,7 @@ def _options(args):
         seed=args.seed,
         precision=args.precision,
         checkpoint_every=args.checkpoint_every,
-        device=args.device,
+        device=device or args.device,
         shuffle=args.shuffle,
     )
 
@@ -242,15 +267,18 @@ def run_triples(args) -> int:
 
 
 def run_teacher(args) -> int:
+    _train(args, _train_teacher)
+    done(f"wrote teacher {args.output}")
+    return 0
+
+
+def _train_teacher(args, device: str) -> None:
     from hybrid.distill.teacher import ColBERT, TeacherConfig, train_teacher
 
     config = TeacherConfig(dim=args.dim, query_length=args.query_length, doc_length=args.doc_length)
     teacher = ColBERT.from_pretrained(args.init, config, seed=args.seed)
-    path = train_teacher(
-        teacher, args.train, args.output, _options(args), args.resume, args.overwrite, args.checkpoint_dir
-    )
-    done(f"wrote teacher {path}")
-    return 0
+    options = _options(args, device)
+    train_teacher(teacher, args.train, args.output, options, args.resume, args.overwrite, args.checkpoint_dir)
 
 
 def run_lists(args) -> int:
@@ -295,6 +323,12 @@ def _stored_teacher(args, path: str | None = None):
 def run_student(args) -> int:
     if not args.teacher and not args.init:
         raise ValueError("give --teacher (distillation) or --init (no-teacher baseline)")
+    _train(args, _train_student)
+    done(f"wrote student {args.output}")
+    return 0
+
+
+def _train_student(args, device: str) -> None:
     from hybrid.distill.training import LossWeights, train_student
 
     if args.teacher and args.teacher.endswith(".npz"):
@@ -316,12 +350,12 @@ def run_student(args) -> int:
         tau=args.tau,
         loss=args.loss,
     )
-    path = train_student(
+    train_student(
         args.train,
         args.output,
         teacher=teacher,
         init=args.init,
-        options=_options(args),
+        options=_options(args, device),
         weights=weights,
         convention=args.convention,
         doc_length=args.doc_length,
@@ -331,8 +365,6 @@ def run_student(args) -> int:
         overwrite=args.overwrite,
         checkpoint_dir=args.checkpoint_dir,
     )
-    done(f"wrote student {path}")
-    return 0
 
 
 def run_rerank(args) -> int:

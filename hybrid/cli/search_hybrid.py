@@ -9,11 +9,13 @@ from pathlib import Path
 
 from hybrid.cli._common import (
     add_overwrite,
+    add_ray,
     add_threads,
     done,
     finite_float,
     non_negative_float,
     positive_int,
+    ray_options,
 )
 from hybrid.cli.fusion import NORMALIZATIONS, add_fusion_options
 
@@ -51,6 +53,7 @@ def register(groups) -> None:
     parser.add_argument("--output-format", choices=("trec", "msmarco"), default="trec",
                         help="format of the fused run; the single runs are always TREC")  # fmt: skip
     parser.add_argument("--run-tag", default="hybrid", help="tag of the fused run (default hybrid)")
+    add_ray(parser, "split the BM25 topics across --workers searchers and search dense shards in actors")
     add_overwrite(parser)
     parser.set_defaults(handler=run)
 
@@ -97,6 +100,7 @@ def run(args) -> int:
         k1=args.k1,
         b=args.b,
         tag=args.run_tag,
+        ray=ray_options(args),
         **fusion_options(args),
     )
     runs.sparse.write(sparse_path, tag="bm25", overwrite=args.overwrite)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from hybrid.cli._common import (
     add_overwrite,
+    add_ray,
     add_run_output,
     add_threads,
     done,
     non_negative_float,
     positive_int,
+    ray_options,
 )
 
 
@@ -97,8 +99,12 @@ def _register_search(search) -> None:
     )
     add_threads(parser)
     parser.add_argument(
-        "--batch-size", type=positive_int, default=256, help="queries per block written to the run (default 256)"
+        "--batch-size",
+        type=positive_int,
+        default=256,
+        help="queries per block written to the run (default 256)",
     )
+    add_ray(parser, "split the topics across --workers Lucene searchers")
     add_run_output(parser, tag="bm25")
     parser.set_defaults(handler=run_search)
 
@@ -138,17 +144,11 @@ def run_index(args) -> int:
 
 def run_search(args) -> int:
     from hybrid.io import check_writable
-    from hybrid.sparse import search_to_file
 
     check_writable(args.output, args.overwrite)
     if not args.run_tag or any(c.isspace() for c in args.run_tag):
         raise ValueError(f"run tag {args.run_tag!r} must be one word")
-    path, queries = search_to_file(
-        args.index,
-        args.topics,
-        args.output,
-        format=args.output_format,
-        overwrite=args.overwrite,
+    options = dict(
         hits=args.hits,
         k1=args.k1,
         b=args.b,
@@ -158,5 +158,23 @@ def run_search(args) -> int:
         tag=args.run_tag,
         remove_query=args.remove_query,
     )
+    ray = ray_options(args)
+    if ray is not None:
+        from hybrid.sparse.ray_searching import search_on_ray
+
+        run = search_on_ray(args.index, args.topics, options=ray, **options)
+        path = run.write(args.output, format=args.output_format, overwrite=args.overwrite)
+        queries = run.num_queries
+    else:
+        from hybrid.sparse import search_to_file
+
+        path, queries = search_to_file(
+            args.index,
+            args.topics,
+            args.output,
+            format=args.output_format,
+            overwrite=args.overwrite,
+            **options,
+        )
     done(f"wrote {path} ({queries} queries)")
     return 0

@@ -8,7 +8,10 @@ so pooling code does not care which one ran.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
+import os
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -66,8 +69,8 @@ def make_backend(
             f"backend {backend} runs on the CPU only; use --backend torch (with --fp16) on {device}"
         )
     if backend.startswith("onnx"):
-        model = AutoModel.from_pretrained(model_path, attn_implementation="eager")
-        return OnnxBackend(_onnx_session(model, sample_inputs, quantize=backend.partition("-")[2] or None))
+        quantize = backend.partition("-")[2] or None
+        return OnnxBackend(_onnx_session(cached_onnx(model_path, sample_inputs, quantize)))
     model = AutoModel.from_pretrained(model_path)
     if backend == "torch-int8":
         model = _quantize_dynamic(model)
@@ -97,8 +100,91 @@ class _LastHiddenState(torch.nn.Module):
         return self.model(**dict(zip(self.input_names, tensors, strict=True))).last_hidden_state
 
 
-def _onnx_session(model: torch.nn.Module, sample_inputs, quantize: str | None):
-    """Export ``model`` to ONNX in a temporary folder, fuse BERT's attention, optionally quantise, and open it.
+def onnx_cache_folder() -> Path:
+    """Where exported ONNX models are kept: ``$HYBRID_ONNX_CACHE``, else ``~/.cache/hybrid/onnx``."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hybrid" / "onnx"
+    return Path(os.environ.get("HYBRID_ONNX_CACHE", default))
+
+
+def cached_onnx(model_path: str, sample_inputs, quantize: str | None) -> Path:
+    """The exported (and ``quantize``-d) ONNX file of ``model_path``, made once and then reused.
+
+    The cache key is the model (its resolved folder and the size and time of every file in it, or the hub
+    revision), the recipe (``quantize``, the input names) and the versions of the libraries that export and
+    quantise. A lock makes concurrent callers (e.g. Ray actors on one machine) wait for one export.
+    """
+    import fcntl
+
+    key = json.dumps(
+        {
+            "model": _model_fingerprint(model_path),
+            "recipe": quantize or "fp32",
+            "inputs": list(sample_inputs.keys()),
+            "versions": _library_versions(),
+            "format": 1,
+        },
+        sort_keys=True,
+    )
+    folder = onnx_cache_folder() / hashlib.sha256(key.encode()).hexdigest()[:32]
+    path = folder / "model.onnx"
+    if path.is_file():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.is_file():
+            from transformers import AutoModel
+
+            model = AutoModel.from_pretrained(model_path, attn_implementation="eager")
+            with tempfile.TemporaryDirectory(prefix="hybrid-onnx-", dir=folder) as work:
+                exported = _export_onnx(model, sample_inputs, quantize, Path(work))
+                (folder / "key.json").write_text(key + "\n")
+                os.replace(exported, path)
+    return path
+
+
+def _model_fingerprint(model_path: str) -> dict:
+    local = Path(model_path)
+    if local.is_dir():
+        files = sorted(p for p in local.rglob("*") if p.is_file())
+        return {
+            "folder": str(local.resolve()),
+            "files": [[str(p.relative_to(local)), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
+        }
+    from transformers import AutoConfig
+
+    return {
+        "hub": model_path,
+        "revision": getattr(AutoConfig.from_pretrained(model_path), "_commit_hash", None),
+    }
+
+
+def _library_versions() -> dict:
+    import onnx
+    import onnxruntime
+    import transformers
+
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def _onnx_session(path: Path):
+    """An ONNX Runtime CPU session over the model file ``path``."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    # Idle worker threads sleep instead of spinning: faster on a busy machine, same results.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _export_onnx(model: torch.nn.Module, sample_inputs, quantize: str | None, folder: Path) -> Path:
+    """Export ``model`` to ONNX in ``folder``, fuse BERT's attention, optionally quantise; the final file's path.
 
     ``quantize``: None (fp32), ``"int8"`` (ONNX Runtime's dynamic int8 on every MatMul, the attention and
     the embeddings) or ``"int8-token"`` (feed-forward MatMuls with a scale per token, see
@@ -107,17 +193,12 @@ def _onnx_session(model: torch.nn.Module, sample_inputs, quantize: str | None):
     """
     try:
         import onnx
-        import onnxruntime as ort
     except ImportError as err:
         raise ImportError(f"the onnx backends need the packages onnx and onnxruntime ({err})") from err
     names = list(sample_inputs.keys())
     axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "last_hidden_state"]}
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    # Idle worker threads sleep instead of spinning: faster on a busy machine, same results.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    with tempfile.TemporaryDirectory(prefix="hybrid-onnx-") as folder, _quiet():
-        path = Path(folder) / "model.onnx"
+    with _quiet():
+        path = folder / "model.onnx"
         torch.onnx.export(
             _LastHiddenState(model.eval(), names),
             tuple(sample_inputs[name] for name in names),
@@ -147,7 +228,7 @@ def _onnx_session(model: torch.nn.Module, sample_inputs, quantize: str | None):
                 _quantize_feed_forward_per_token(graph.graph)
                 onnx.save(graph, str(path))
                 op_types = ["MatMul", "Attention"]
-            quantized = Path(folder) / "model-int8.onnx"
+            quantized = folder / "model-int8.onnx"
             quantize_dynamic(
                 str(path),
                 str(quantized),
@@ -157,7 +238,7 @@ def _onnx_session(model: torch.nn.Module, sample_inputs, quantize: str | None):
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
             )
             path = quantized
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return path
 
 
 _GELU_OPS = ("Gelu", "BiasGelu", "FastGelu")

@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,23 +56,119 @@ def build_index(
     hnsw_m: int = HNSW_M,
     ef_construction: int = EF_CONSTRUCTION,
     pq_m: int | None = None,
+    shards: int = 1,
     progress: bool = True,
 ) -> Path:
-    """Encode ``corpus`` (or its shard ``shard_id`` of ``shard_num``) with ``encoder`` into a FAISS index.
+    """Encode ``corpus`` (or its shard ``shard_id`` of ``shard_num``) with ``encoder`` into a FAISS index;
+    ``shards`` > 1 writes the sharded layout of :mod:`hybrid.dense.sharded` instead of one index.
 
     Rerunning after an interruption re-encodes only the chunks that were not saved.
     """
-    from tqdm import tqdm
+    if batch_size < 1:
+        raise ValueError("batch size must be positive")
+    job = start_encoding(
+        corpus,
+        encoder.settings(),
+        index,
+        index_type,
+        overwrite,
+        shard_id,
+        shard_num,
+        chunk_size,
+        hnsw_m,
+        pq_m,
+        shards,
+    )
+    with job.progress_bar(progress) as bar:
+        docs = itertools.islice(iter_corpus(corpus), job.first, job.last)
+        for number, chunk in enumerate(_batched(docs, chunk_size)):
+            if number not in job.done:
+                docids = [doc.docid for doc in chunk]
+                encode_chunk(encoder, job.work, number, docids, chunk, batch_size, progress=bar.update)
+    from hybrid.dense.sharded import write_index_layout
 
+    return write_index_layout(
+        job,
+        index,
+        encoder.dim,
+        index_type,
+        overwrite,
+        shards,
+        hnsw_m,
+        ef_construction,
+        pq_m,
+        encoder_record(encoder),
+    )
+
+
+@dataclass(frozen=True)
+class EncodingJob:
+    """A corpus range being encoded chunk by chunk into ``work``; ``done`` are the chunks already saved."""
+
+    work: Path
+    first: int
+    last: int
+    chunk_size: int
+    done: frozenset[int]
+
+    @property
+    def chunks(self) -> int:
+        return math.ceil((self.last - self.first) / self.chunk_size)
+
+    @property
+    def skipped(self) -> int:
+        return sum(min(self.chunk_size, self.last - self.first - k * self.chunk_size) for k in self.done)
+
+    def progress_bar(self, enabled: bool = True):
+        """A tqdm bar over the job's passages that starts at (and reports) those already encoded."""
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=self.last - self.first,
+            initial=self.skipped,
+            unit=" passages",
+            desc="encoding",
+            disable=not enabled,
+            smoothing=0.1,
+        )
+        if self.done:
+            bar.write(
+                f"resuming: {len(self.done)} chunk(s), {self.skipped} passages already encoded in {self.work}",
+                file=sys.stderr,
+            )
+        return bar
+
+
+def start_encoding(
+    corpus: str | os.PathLike[str],
+    settings: dict,
+    index: str | os.PathLike[str],
+    index_type: str = "flat",
+    overwrite: bool = False,
+    shard_id: int = 0,
+    shard_num: int = 1,
+    chunk_size: int = CHUNK_SIZE,
+    hnsw_m: int = HNSW_M,
+    pq_m: int | None = None,
+    shards: int = 1,
+) -> EncodingJob:
+    """Check the options and open (or resume) the work folder of ``index`` for an encoder of ``settings``;
+    ``shards`` is the number of sub-indexes to be written (at most one per chunk)."""
     index = check_writable(index, overwrite)
-    _check_index_options(index_type, encoder.dim, hnsw_m, pq_m)
+    _check_index_options(index_type, settings["dim"], hnsw_m, pq_m)
     if not (shard_num >= 1 and 0 <= shard_id < shard_num):
         raise ValueError(f"shard id {shard_id} is not in 0..{shard_num - 1}")
-    if chunk_size < 1 or batch_size < 1:
-        raise ValueError("chunk size and batch size must be positive")
+    if chunk_size < 1:
+        raise ValueError("chunk size must be positive")
     total = check_unique_docids(corpus)
     per_shard = math.ceil(total / shard_num)
     first, last = shard_id * per_shard, min(total, (shard_id + 1) * per_shard)
+    chunks = math.ceil((last - first) / chunk_size)
+    if not 1 <= shards <= max(chunks, 1):
+        raise ValueError(
+            f"--shards {shards} must be between 1 and the number of chunks ({chunks}); "
+            "lower --chunk-size for more shards"
+        )
     work = work_folder(index)
     state = {
         "corpus": str(Path(corpus).resolve()) if Path(corpus).exists() else str(corpus),
@@ -80,42 +177,19 @@ def build_index(
         "shard_id": shard_id,
         "shard_num": shard_num,
         "chunk_size": chunk_size,
-        **encoder.settings(),
+        **settings,
     }
     done = _prepare_work(work, state, overwrite)
-    skipped = sum(min(chunk_size, last - first - k * chunk_size) for k in done)
-    with tqdm(
-        total=last - first,
-        initial=skipped,
-        unit=" passages",
-        desc="encoding",
-        disable=not progress,
-        smoothing=0.1,
-    ) as bar:
-        if done:
-            bar.write(
-                f"resuming: {len(done)} chunk(s), {skipped} passages already encoded in {work}",
-                file=sys.stderr,
-            )
-        docs = itertools.islice(iter_corpus(corpus), first, last)
-        for number, chunk in enumerate(_batched(docs, chunk_size)):
-            if number in done:
-                continue
-            vectors = encoder.encode_docs(chunk, batch_size=batch_size, progress=bar.update)
-            _save_chunk(work, number, [doc.docid for doc in chunk], vectors)
-    _write_index(
-        index,
-        _saved_chunks(work),
-        encoder.dim,
-        index_type,
-        overwrite,
-        hnsw_m,
-        ef_construction,
-        pq_m,
-        encoder_record(encoder),
-    )
-    shutil.rmtree(work)
-    return index
+    return EncodingJob(work, first, last, chunk_size, frozenset(done))
+
+
+def encode_chunk(
+    encoder, work: Path, number: int, docids: list[str], docs: list, batch_size: int, progress=None
+) -> int:
+    """Encode chunk ``number`` (Documents or their texts) and save it in ``work``; returns its size."""
+    vectors = encoder.encode_docs(docs, batch_size=batch_size, progress=progress)
+    _save_chunk(work, number, docids, vectors)
+    return len(docids)
 
 
 def merge_shards(
@@ -158,7 +232,7 @@ def merge_shards(
                 )
             first_seen[docid] = (shard / DOCID_FILE, number)
     chunks = ((docids, stored_vectors(faiss_index, shard)) for shard, faiss_index, docids in loaded)
-    return _write_index(
+    return write_index(
         index, chunks, dim, index_type, overwrite, hnsw_m, ef_construction, pq_m, records[shards[0]]
     )
 
@@ -294,7 +368,7 @@ def _new_index(index_type: str, dim: int, hnsw_m: int, ef_construction: int, pq_
     return faiss.IndexPQ(dim, pq_m or _default_pq_m(dim), PQ_BITS, faiss.METRIC_INNER_PRODUCT)
 
 
-def _write_index(
+def write_index(
     index: Path,
     chunks: Iterable[tuple[list[str], np.ndarray]],
     dim: int,
@@ -305,6 +379,7 @@ def _write_index(
     pq_m: int | None,
     record: dict | None = None,
 ) -> Path:
+    """Add ``chunks`` of (docids, vectors) to a new index of ``index_type``, written atomically to ``index``."""
     import faiss
 
     faiss_index = _new_index(index_type, dim, hnsw_m, ef_construction, pq_m)
@@ -367,8 +442,14 @@ def _save_chunk(work: Path, number: int, docids: list[str], vectors: np.ndarray)
         np.save(out, vectors)
 
 
-def _saved_chunks(work: Path) -> Iterator[tuple[list[str], np.ndarray]]:
-    for path in sorted(work.glob("chunk-*.npy")):
+def saved_chunks(work: Path, numbers: Iterable[int] | None = None) -> Iterator[tuple[list[str], np.ndarray]]:
+    """The saved chunks of ``work`` (all, or those ``numbers``) in order: docids and vectors."""
+    paths = (
+        sorted(work.glob("chunk-*.npy"))
+        if numbers is None
+        else [work / f"chunk-{number:06d}.npy" for number in sorted(numbers)]
+    )
+    for path in paths:
         docids = path.with_suffix(".docid").read_text(encoding="utf-8").splitlines()
         vectors = np.load(path)
         if len(docids) != len(vectors):

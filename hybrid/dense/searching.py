@@ -79,6 +79,15 @@ class DenseSearcher:
         )
 
 
+def open_searcher(index, encoder=None, ef_search: int | None = None, threads: int = 1, ray=None):
+    """A :class:`DenseSearcher`, or for a sharded index a :class:`~hybrid.dense.sharded.ShardedSearcher`."""
+    from hybrid.dense.sharded import ShardedSearcher, is_sharded
+
+    if is_sharded(index):
+        return ShardedSearcher(index, encoder, ef_search, threads, ray)
+    return DenseSearcher(index, encoder, ef_search=ef_search, threads=threads)
+
+
 def search(
     index: str | os.PathLike[str],
     topics: str | os.PathLike[str] | Mapping[str, str],
@@ -91,20 +100,20 @@ def search(
     encoded_queries: str | os.PathLike[str] | None = None,
     ef_search: int | None = None,
     progress: bool = True,
+    ray=None,
 ) -> Run:
     """Search ``index`` with every topic (a name, a file or ``{qid: text}``) and return the run.
 
     Queries are encoded ``batch_size`` at a time by ``encoder``, or read from ``encoded_queries``
-    (see :func:`read_encoded_queries`).
+    (see :func:`read_encoded_queries`). A sharded index is searched shard by shard, on Ray actors
+    when ``ray`` (:class:`hybrid.cluster.RayOptions`) is given.
     """
     from tqdm import tqdm
 
     if encoder is None and encoded_queries is None:
         raise ValueError("dense search needs an encoder or pre-encoded queries (--encoded-queries)")
     topics = dict(topics) if isinstance(topics, Mapping) else read_topics(topics)
-    searcher = DenseSearcher(
-        index, None if encoded_queries else encoder, ef_search=ef_search, threads=threads
-    )
+    searcher = open_searcher(index, None if encoded_queries else encoder, ef_search, threads, ray)
     qids, texts = list(topics), list(topics.values())
     given = read_encoded_queries(encoded_queries, topics) if encoded_queries else None
     columns: tuple[list, list, list] = ([], [], [])

@@ -79,7 +79,13 @@ def train(
         raise FileNotFoundError(f"{triples}: no such triples file")
     check_writable(output, overwrite)
     checkpoints = Path(checkpoint_dir) if checkpoint_dir else output.with_name(output.name + ".checkpoints")
-    _prepare_checkpoints(checkpoints, resume, overwrite)
+    rank, world = data_parallel_rank()
+    if options.batch_size % world:
+        raise ValueError(f"batch size {options.batch_size} must be a multiple of the {world} workers")
+    if rank == 0:
+        _prepare_checkpoints(checkpoints, resume, overwrite)
+    if world > 1:
+        torch.distributed.barrier()
 
     _seed_everything(options.seed)
     model.to(options.device).train()
@@ -95,14 +101,19 @@ def train(
     batches = iter_batches(
         triples, options.batch_size, options.seed, options.shuffle, step * triples_per_step
     )
+    if world > 1:  # each worker takes its slice of every global batch
+        part = options.batch_size // world
+        batches = (batch[rank * part : (rank + 1) * part] for batch in batches)
     started = time.perf_counter()
     with (
-        tqdm(total=options.steps, initial=step, desc="training", unit="step") as progress,
-        open(checkpoints / LOG_FILE, "a", encoding="utf-8") as log,
+        tqdm(total=options.steps, initial=step, desc="training", unit="step", disable=rank > 0) as progress,
+        open(checkpoints / LOG_FILE, "a", encoding="utf-8") if rank == 0 else nullcontext() as log,
     ):
         while step < options.steps:
             loss, parts = _one_step(model, loss_fn, batches, optimizer, scheduler, scaler, trainable, options)
             step += 1
+            if rank > 0:
+                continue
             record = {"step": step, "loss": loss, "lr": scheduler.get_last_lr()[0], **parts}
             record["seconds"] = round(time.perf_counter() - started, 3)
             log.write(json.dumps(record) + "\n")
@@ -112,6 +123,8 @@ def train(
             if options.checkpoint_every and step % options.checkpoint_every == 0 and step < options.steps:
                 _save_checkpoint(checkpoints, step, model, optimizer, scheduler, scaler, options)
     model.eval()
+    if rank > 0:
+        return output
     with atomic_directory(output, overwrite=overwrite) as folder:
         save(folder)
         shutil.copyfile(checkpoints / LOG_FILE, folder / "training_log.jsonl")
@@ -135,6 +148,8 @@ def _one_step(
         total += loss.item() / options.accumulation
         for name, value in parts.items():
             parts_sum[name] = parts_sum.get(name, 0.0) + value / options.accumulation
+    if torch.distributed.is_initialized():  # data parallel: every worker steps with the mean gradient
+        total, parts_sum = _average_across_workers(trainable, total, parts_sum)
     scaler.unscale_(optimizer)
     torch.nn.utils.clip_grad_norm_(trainable, options.max_grad_norm)
     scaler.step(optimizer)
@@ -142,6 +157,26 @@ def _one_step(
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return total, parts_sum
+
+
+def data_parallel_rank() -> tuple[int, int]:
+    """``(rank, world size)`` of the torch.distributed group training runs in (Ray Train), else ``(0, 1)``."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _average_across_workers(trainable, loss: float, parts: dict) -> tuple[float, dict]:
+    """All-reduce the gradients (as DDP does) and the logged loss terms to their mean over the workers."""
+    world = torch.distributed.get_world_size()
+    for parameter in trainable:
+        if parameter.grad is not None:
+            torch.distributed.all_reduce(parameter.grad)
+            parameter.grad /= world
+    values = torch.tensor([loss, *parts.values()], dtype=torch.float64)
+    torch.distributed.all_reduce(values)
+    values = (values / world).tolist()
+    return values[0], dict(zip(parts, values[1:], strict=True))
 
 
 def _warmup_then_linear(options: TrainingOptions) -> Callable[[int], float]:

@@ -1,0 +1,50 @@
+"""Data-parallel training on Ray Train: the loop of :mod:`hybrid.distill.loop` run by ``workers`` Ray Train
+workers (a ``TorchTrainer``; gloo on CPU, nccl on GPU).
+
+Semantics: ``--batch-size`` is the *global* batch; each optimizer step every worker takes its contiguous
+``batch_size / workers`` slice of the same triple stream, and the gradients are all-reduced to their mean
+before the step (what DDP does), so every worker takes the same step. Rank 0 alone writes the log,
+checkpoints and the output; every rank resumes from the same checkpoint. The teacher's pairwise loss is a
+mean over triples, so N workers follow the single-process loss curve of the same global batch. The student's
+in-batch KD scores each query against the passages of its worker's slice (per-worker in-batch negatives):
+N workers with global batch B equal one process with batch B/N and ``--accumulation N``; for the large
+in-batch sets of the paper, raise the per-worker slice (more memory per worker), not the worker count.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+
+from hybrid.cluster import RayOptions, connect
+
+
+def train_on_ray(train: Callable[[str], object], options: RayOptions) -> None:
+    """Run ``train(device)`` on ``options.workers`` Ray Train workers joined in one torch.distributed group."""
+    connect(options)
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    resources = {"CPU": 1, **({"GPU": options.gpus_per_worker} if options.gpus_per_worker else {})}
+    storage = tempfile.mkdtemp(prefix="hybrid-ray-train-")
+    try:
+        TorchTrainer(
+            _worker_loop,
+            train_loop_config={"train": train},
+            scaling_config=ScalingConfig(
+                num_workers=options.workers,
+                use_gpu=options.gpus_per_worker > 0,
+                resources_per_worker=resources,
+            ),
+            run_config=RunConfig(storage_path=storage, name="hybrid-train"),
+        ).fit()
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)
+
+
+def _worker_loop(config: dict) -> None:
+    import ray.train.torch
+
+    device = ray.train.torch.get_device()
+    config["train"](str(device))
