@@ -29,7 +29,7 @@ from hybrid.formats.qrels import Qrels
 from hybrid.fusion import NORMALIZATIONS, Candidates, RunLike, as_runs, interpolate, prepare
 from hybrid.io import atomic_write
 
-PAIRS_PER_CHUNK = 1 << 21
+PAIRS_PER_CHUNK = 1 << 19
 # Largest alpha grid (0:1:0.001): the sweep keeps one value per query and point, ~56 MB on MS MARCO dev.
 MAX_GRID_POINTS = 1001
 _TOLERANCE = 1e-12
@@ -148,12 +148,15 @@ def tune(
             raise ValueError(f"unknown normalization {normalization!r}; expected one of {NORMALIZATIONS}")
     if folds is not None and folds < 2:
         raise ValueError(f"folds must be at least 2, not {folds}")
-    dense, sparse = as_runs([dense, sparse])
+    runs = as_runs([dense, sparse])
     grid = parse_alphas(alphas) if alphas is not None else None
+    dense_score, sparse_score = (_single_run_score(evaluator, run, hits, name) for run in runs)
 
     sweep, matrices = [], []
-    for normalization in normalizations:
-        candidates = prepare(dense, sparse, weight_on_dense, normalization, depth, missing)
+    for number, normalization in enumerate(normalizations, start=1):
+        candidates = prepare(*runs, weight_on_dense, normalization, depth, missing)
+        if number == len(normalizations):
+            runs.clear()  # the last sweep needs only the candidates: free the runs before it
         points = grid if grid is not None else default_alphas(candidates, convex)
         query_ids, values = _sweep(evaluator, candidates, points, convex, hits)
         if not query_ids:
@@ -169,8 +172,8 @@ def tune(
         metric=name,
         best=dict(sweep[best_index]),
         sweep=sweep,
-        dense=_single_run_score(evaluator, dense, hits, name),
-        sparse=_single_run_score(evaluator, sparse, hits, name),
+        dense=dense_score,
+        sparse=sparse_score,
         settings={
             "weight_on_dense": weight_on_dense,
             "depth": depth,

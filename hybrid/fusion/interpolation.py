@@ -104,20 +104,26 @@ def prepare(
     """Match two runs' top-``depth`` rows and fill/normalise both sides (independent of alpha)."""
     _check(normalization, missing)
     depth = positive("depth", depth)
-    query_ids, doc_vocabulary, blocks = query_blocks(
-        [require_scores(r, "score interpolation").top(depth) for r in as_runs([dense, sparse])]
-    )
+    runs = [require_scores(r, "score interpolation").top(depth) for r in as_runs([dense, sparse])]
+    query_ids, doc_vocabulary, blocks = query_blocks(runs)
 
     def block_rows(block: list[Side]) -> tuple[np.ndarray, ...]:
         union = Union.of(block)
         return union.qids, union.docs, *_sides(union, weight_on_dense, normalization, missing)
 
-    parts = list(ordered_map(block_rows, blocks))
-    if not parts:
-        no_codes, no_scores = np.zeros(0, np.int32), np.zeros(0)
-        return Candidates(query_ids, doc_vocabulary, no_codes, no_codes, no_scores, no_scores)
+    # Filled block by block into columns sized for the worst case (no document shared), so the
+    # blocks are never held all at once beside their concatenation.
+    bound = sum(len(run) for run in runs)
+    qids, docs = np.empty(bound, np.int32), np.empty(bound, np.int32)
+    other, weighted = np.empty(bound), np.empty(bound)
+    filled = 0
+    for part in ordered_map(block_rows, blocks):
+        end = filled + len(part[0])
+        for column, values in zip((qids, docs, other, weighted), part, strict=True):
+            column[filled:end] = values
+        filled = end
     return Candidates(
-        query_ids, doc_vocabulary, *(np.concatenate(column) for column in zip(*parts, strict=True))
+        query_ids, doc_vocabulary, qids[:filled], docs[:filled], other[:filled], weighted[:filled]
     )
 
 
