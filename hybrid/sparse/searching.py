@@ -200,7 +200,7 @@ def search(
         k1=k1, b=b, rm3=rm3,
     )  # fmt: skip
     for block in blocks:
-        columns.append((block.query_ids.take(pa.array(block.qids)), block.docid_strings(), block.scores))
+        columns.append((block.query_ids.take(pa.array(block.qids)), block.doc_ids, block.scores))
     if not columns:
         return Run.from_columns([], [], np.zeros(0), name=tag)
     return Run.from_columns(

@@ -54,7 +54,7 @@ def top_lists(run: Run, k: int) -> dict[str, list[str]]:
     top = run.top(k)
     qids = top.query_ids.take(pa.array(top.qids)).to_pylist()
     lists: dict[str, list[str]] = {}
-    for qid, docid in zip(qids, top.docid_strings().to_pylist(), strict=True):
+    for qid, docid in zip(qids, top.doc_ids.to_pylist(), strict=True):
         lists.setdefault(qid, []).append(docid)
     return lists
 
@@ -63,7 +63,7 @@ def ranks_of(run: Run, pairs: pa.Array) -> dict[str, int]:
     """The rank in ``run`` of each ``"qid\\tdocid"`` key of ``pairs`` that the run retrieved."""
     if not len(run):
         return {}
-    keys = pc.binary_join_element_wise(run.query_ids.take(pa.array(run.qids)), run.docid_strings(), "\t")
+    keys = pc.binary_join_element_wise(run.query_ids.take(pa.array(run.qids)), run.doc_ids, "\t")
     found = pc.is_in(keys, value_set=pairs)
     rows = np.flatnonzero(found.to_numpy(zero_copy_only=False))
     return dict(zip(keys.filter(found).to_pylist(), run.ranks()[rows].tolist(), strict=True))
@@ -109,7 +109,7 @@ def report_data(
     names = list(runs)
     evaluator = Evaluator(qrels, measures, relevance_level, complete=complete)
     results = {name: evaluator.evaluate(run) for name, run in runs.items()}
-    summary = significance_table(evaluator, results, names, names[0])
+    tests = significance_table(evaluator, results, names, names[0])  # p-values of every run but A
     charted = [n for n in evaluator.names if not n.startswith("num_") and n != "gm_map"]
     queries = query_order(evaluator, results.values())
     values = np.stack([per_query_values(results[n], charted, queries) for n in names], axis=1)
@@ -139,7 +139,9 @@ def report_data(
         "measures": charted,
         "first_measure": output_names(parse_measures(list(measures)[:1]))[0] if measures else charted[0],
         "columns": [n for n in evaluator.names if n != "num_q"],
-        "summary": [{"run": n, **_finite(summary[n])} for n in names],
+        "summary": [
+            {"run": n, **_finite({"measures": results[n].to_dict(), **tests.get(n, {})})} for n in names
+        ],
         "queries": rows,
         "docs": [[d, texts.get(d)] for d in docids],
         "corpus": str(corpus) if corpus is not None else None,

@@ -25,11 +25,15 @@ BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.DOTALL | re.MULTILINE)
 SKIPPED = {
     "make demo": "encodes all 5,183 SciFact abstracts (minutes); its steps are the hybrid lines run here",
     "make test": "is the test suite itself",
+    "make test-fast": "is the fast part of the test suite itself",
     "hybrid expand": "downloads doc2query-T5 from the hub; tests/sparse/test_expansion.py runs expand on a tiny T5",
     "hybrid index sparse --corpus scifact --expansions": "indexes the output of the skipped expand line",
-    "hybrid train triples": "schematic ('...'); tests/distill/test_cli.py runs the distillation commands",
-    "hybrid train teacher": "schematic ('...'); tests/distill/test_cli.py runs the distillation commands",
-    "hybrid train student": "placeholder paths (DIR); tests/distill/test_cli.py runs the distillation commands",
+    "hybrid train lists": "mines from scifact-train-fit runs the README does not write; tests/distill/test_cli.py",
+    "hybrid train teacher": "trains on the full SciFact; tests/distill/test_cli.py runs the distillation commands",
+    "hybrid train teacher-scores": "needs the trained teacher; tests/distill/test_cli.py runs it",
+    "hybrid train student --init minilm --teacher": "needs the trained teacher; tests/distill/test_cli.py",
+    "hybrid train student --init minilm --train": "trains on the full SciFact; tests/distill/test_cli.py",
+    "hybrid index dense --corpus scifact --encoder student": "needs the trained student; tests/distill/test_cli.py",
     "hybrid rerank": "placeholder paths (DIR, RUN, T, C); tests/distill/test_rerank.py runs it",
     "hybrid serve": "starts a server that runs until stopped; tests/web/test_serve.py serves the same app",
 }
