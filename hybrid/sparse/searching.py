@@ -9,6 +9,7 @@ comes (:func:`search_to_file`, memory independent of the number of queries) or g
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import deque
@@ -199,8 +200,9 @@ def search(
         index, topics, hits, threads=threads, batch_size=batch_size, remove_query=remove_query, tag=tag,
         k1=k1, b=b, rm3=rm3,
     )  # fmt: skip
-    for block in blocks:
-        columns.append((block.query_ids.take(pa.array(block.qids)), block.doc_ids, block.scores))
+    with contextlib.closing(blocks):  # on error, release the Java threads now, not from the garbage collector
+        for block in blocks:
+            columns.append((block.query_ids.take(pa.array(block.qids)), block.doc_ids, block.scores))
     if not columns:
         return Run.from_columns([], [], np.zeros(0), name=tag)
     return Run.from_columns(
@@ -224,8 +226,12 @@ def search_to_file(
     """
     check_writable(output, overwrite)
     queries = 0
-    with RunWriter(output, format, options.get("tag", "bm25"), overwrite) as writer:
-        for block in search_blocks(index, topics, **options):
+    blocks = search_blocks(index, topics, **options)
+    with (
+        RunWriter(output, format, options.get("tag", "bm25"), overwrite) as writer,
+        contextlib.closing(blocks),
+    ):
+        for block in blocks:
             writer.write(block)
             queries += block.num_queries
     return Path(output), queries
