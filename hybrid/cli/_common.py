@@ -83,7 +83,7 @@ def add_ray(parser: argparse.ArgumentParser, what: str) -> None:
         const="local",
         metavar="ADDRESS",
         help=f"{what} on Ray: no value starts or joins a Ray on this machine; 'auto' or ray://HOST:PORT joins "
-        "a running cluster (default: no Ray, one process)",
+        "a running cluster (default no Ray, one process)",
     )
     group.add_argument("--workers", type=int, help="Ray workers (actors) to run (default 2)")
     group.add_argument(

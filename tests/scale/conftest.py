@@ -16,7 +16,7 @@ def ray_session():
     """``ray.init(num_cpus=2)`` once; workers import this checkout's ``hybrid``."""
     ray = pytest.importorskip("ray")
     env = {"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", str(ROOT))}}
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=env)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=env)
     yield ray
     ray.shutdown()
 
