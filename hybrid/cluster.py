@@ -5,7 +5,11 @@ Ray is optional (``pip install 'hybrid[ray]'``) and imported only when a command
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 LOCAL = "local"  # --ray with no value: start (or join) a Ray on this machine
@@ -50,7 +54,8 @@ def connect(options: RayOptions):
         return ray
     address = None if options.address == LOCAL else options.address
     env = {"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"]}} if os.environ.get("PYTHONPATH") else None
-    ray.init(
+    init_ray(
+        ray,
         address=address,
         runtime_env=env,
         include_dashboard=False,
@@ -58,6 +63,37 @@ def connect(options: RayOptions):
         configure_logging=False,
     )
     return ray
+
+
+def init_ray(ray, **options) -> None:
+    """``ray.init(**options)`` keeping this process's handlers of fatal signals (SIGSEGV, SIGBUS, SIGFPE,
+    SIGILL). Ray installs its own; the JVM that pyserini starts handles SIGSEGV itself (null checks,
+    safepoints), so a JVM started before Ray would otherwise die on its first one."""
+    with _fatal_signal_handlers_kept():
+        ray.init(**options)
+
+
+class _SigAction(ctypes.Structure):
+    _fields_ = [
+        ("handler", ctypes.c_void_p),
+        ("mask", ctypes.c_ulong * 16),
+        ("flags", ctypes.c_int),
+        ("restorer", ctypes.c_void_p),
+    ]
+
+
+@contextlib.contextmanager
+def _fatal_signal_handlers_kept() -> Iterator[None]:
+    libc = ctypes.CDLL(None, use_errno=True)
+    numbers = [int(s) for s in (signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL)]
+    saved = {number: _SigAction() for number in numbers}
+    for number, action in saved.items():
+        libc.sigaction(number, None, ctypes.byref(action))
+    try:
+        yield
+    finally:
+        for number, action in saved.items():
+            libc.sigaction(number, ctypes.byref(action), None)
 
 
 def local_actor_processes(actor_class: str) -> list[int]:

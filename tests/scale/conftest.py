@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 from scale_support import CHUNK, ROOT, SLICE_DOCS
 
+from hybrid.cluster import init_ray
+
 
 @pytest.fixture(scope="session")
 def ray_session():
     """``ray.init(num_cpus=2)`` once; workers import this checkout's ``hybrid``."""
     ray = pytest.importorskip("ray")
     env = {"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", str(ROOT))}}
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=env)
+    init_ray(ray, address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=env)
     yield ray
     ray.shutdown()
 
