@@ -94,6 +94,8 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_then_linear(options))
     scaler = torch.amp.GradScaler("cuda", enabled=options.precision == "fp16")
     step = _restore(checkpoints, model, optimizer, scheduler, scaler, options) if resume else 0
+    if resume and rank == 0:  # rank 0 alone: another rank replacing the log would orphan rank 0's appends
+        _truncate_log(checkpoints / LOG_FILE, step)
 
     from tqdm.auto import tqdm
 
@@ -260,7 +262,6 @@ def _restore(folder: Path, model, optimizer, scheduler, scaler, options: Trainin
     torch.set_rng_state(state["rng"]["torch"].cpu())
     if state["rng"]["cuda"]:
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    _truncate_log(folder / LOG_FILE, step)
     return step
 
 
