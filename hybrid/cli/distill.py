@@ -184,6 +184,13 @@ def _register_student(train) -> None:
     parser.add_argument("--tau", type=float, default=TAU_DEFAULT, help=f"teacher temperature ({TAU_DEFAULT})")
     parser.add_argument("--gamma", type=float, default=1.0, help="weight of the hard-label CE term (1)")
     parser.add_argument("--in-batch-weight", type=float, default=1.0, help="weight of in-batch KD (1)")
+    parser.add_argument(
+        "--in-batch",
+        choices=("global", "local"),
+        default="global",
+        help="with --ray --workers N: score each query against the passages of the whole global batch "
+        "(gathered across workers; the one-process loss) or of its worker's part only (default global)",
+    )
     parser.add_argument("--list-weight", type=float, default=1.0, help="weight of the own-list term (1)")
     parser.add_argument("--doc-length", type=int, help="maximum passage tokens (default the convention's)")
     parser.add_argument("--query-length", type=int, help="maximum query tokens (default the convention's)")
@@ -349,6 +356,7 @@ def _train_student(args, device: str) -> None:
         listwise=args.list_weight,
         tau=args.tau,
         loss=args.loss,
+        in_batch_scope=args.in_batch,
     )
     train_student(
         args.train,

@@ -1,6 +1,10 @@
 """The training loop shared by the teacher and the student: AdamW with linear warmup and decay,
 gradient accumulation, bf16/fp16 autocast on GPU, checkpoints with exact resume, tqdm and a JSONL log.
 
+Under data parallelism (Ray Train) every worker reads the same stream of global batches and ``loss_fn``
+receives the whole batch: it computes the loss of its worker's part (:func:`worker_part`), gathering
+from the other workers what it needs (:func:`gather_rows`); the gradients are averaged before each step.
+
 A checkpoint (``<checkpoint_dir>/step-NNNNNNN/state.pt``) holds the model, optimizer, scheduler,
 gradient scaler and random-generator states; the triple stream is a pure function of (file, seed,
 position), so resuming reproduces the uninterrupted run.
@@ -30,6 +34,7 @@ LOG_FILE = "log.jsonl"
 # Options that fix which triples each step sees: a resumed run must keep them.
 _DATA_OPTIONS = ("batch_size", "accumulation", "seed", "shuffle")
 
+# The loss of this worker's part of a global batch (the whole batch in one process).
 LossFn = Callable[[list[Triple]], tuple[torch.Tensor, dict[str, float]]]
 
 
@@ -103,9 +108,6 @@ def train(
     batches = iter_batches(
         triples, options.batch_size, options.seed, options.shuffle, step * triples_per_step
     )
-    if world > 1:  # each worker takes its slice of every global batch
-        part = options.batch_size // world
-        batches = (batch[rank * part : (rank + 1) * part] for batch in batches)
     started = time.perf_counter()
     with (
         tqdm(total=options.steps, initial=step, desc="training", unit="step", disable=rank > 0) as progress,
@@ -166,6 +168,43 @@ def data_parallel_rank() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
+
+
+def worker_part(batch: list) -> list:
+    """This worker's contiguous ``len(batch) / world`` slice of a global batch (the whole batch in one process)."""
+    rank, world = data_parallel_rank()
+    part = len(batch) // world
+    return batch[rank * part : (rank + 1) * part]
+
+
+def gather_rows(tensor: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """Every worker's ``tensor`` (``sizes[k]`` rows from worker ``k``) concatenated in worker order, on every
+    worker; differentiable: the gradient of each worker's rows is summed over the workers that used them and
+    returned to their owner (so the averaged gradient is that of the global batch's loss). One worker: as is."""
+    if len(sizes) == 1:
+        return tensor
+    widest = max(sizes)
+    padded = torch.nn.functional.pad(tensor, (0, 0) * (tensor.dim() - 1) + (0, widest - tensor.shape[0]))
+    gathered = _AllGather.apply(padded)
+    return torch.cat([gathered[k * widest : k * widest + size] for k, size in enumerate(sizes)])
+
+
+class _AllGather(torch.autograd.Function):
+    """all_gather of equal-shaped tensors along dim 0; backward all-reduces (sums) the gradient and keeps this
+    worker's rows (gloo has no reduce-scatter)."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        ctx.rank, ctx.rows = torch.distributed.get_rank(), tensor.shape[0]
+        parts = [torch.empty_like(tensor) for _ in range(torch.distributed.get_world_size())]
+        torch.distributed.all_gather(parts, tensor.contiguous())
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous().clone()
+        torch.distributed.all_reduce(grad)
+        return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
 
 
 def _average_across_workers(trainable, loss: float, parts: dict) -> tuple[float, dict]:

@@ -1,14 +1,14 @@
 """Data-parallel training on Ray Train: the loop of :mod:`hybrid.distill.loop` run by ``workers`` Ray Train
 workers (a ``TorchTrainer``; gloo on CPU, nccl on GPU).
 
-Semantics: ``--batch-size`` is the *global* batch; each optimizer step every worker takes its contiguous
-``batch_size / workers`` slice of the same triple stream, and the gradients are all-reduced to their mean
-before the step (what DDP does), so every worker takes the same step. Rank 0 alone writes the log,
-checkpoints and the output; every rank resumes from the same checkpoint. The teacher's pairwise loss is a
-mean over triples, so N workers follow the single-process loss curve of the same global batch. The student's
-in-batch KD scores each query against the passages of its worker's slice (per-worker in-batch negatives):
-N workers with global batch B equal one process with batch B/N and ``--accumulation N``; for the large
-in-batch sets of the paper, raise the per-worker slice (more memory per worker), not the worker count.
+Semantics: ``--batch-size`` is the *global* batch; every worker reads the same triple stream, computes
+the loss of its contiguous ``batch_size / workers`` part of each global batch, and the gradients are
+all-reduced to their mean before the step (what DDP does), so every worker takes the same step. Rank 0
+alone writes the log, checkpoints and the output; every rank resumes from the same checkpoint. The
+teacher's pairwise loss is a mean over triples; the student's in-batch KD scores each worker's queries
+against the passages of the whole global batch (gathered, with gradients: see
+:mod:`hybrid.distill.training`). Both losses therefore follow the one-process loss curve of the same
+global batch.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hybrid.distill.loop import TrainingOptions, train
+from hybrid.distill.loop import TrainingOptions, train, worker_part
 from hybrid.distill.triples import Example, Triple, in_batch_passages, list_columns
 from hybrid.io import atomic_directory
 
@@ -227,7 +227,7 @@ def train_teacher(
     """Fine-tune ``teacher`` on (query, positive, negative) triples; the result is saved at ``output``."""
     return train(
         model=teacher,
-        loss_fn=lambda batch: pairwise_loss(teacher, batch),
+        loss_fn=lambda batch: pairwise_loss(teacher, worker_part(batch)),
         triples=triples,
         options=options or TrainingOptions(),
         output=output,

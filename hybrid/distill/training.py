@@ -15,6 +15,13 @@ dot product is used as is (scale 1). The loss is a weighted sum of
 
 Teacher scores come from a stored matrix (:class:`hybrid.distill.scores.TeacherScores`, identical to
 what the frozen teacher computes on the fly) or from the teacher model itself, on the fly.
+
+Data parallel (``in_batch_scope="global"``, the default): each worker encodes its part of the global batch
+and scores its queries against the passages of *every* worker, so the loss equals the one-process loss
+of the global batch. Gathered: the student's passage vectors (with their gradients) and, for a teacher
+on the fly, its query token vectors and the MaxSim blocks of every worker's passages (each worker scores
+all the batch's queries against its own passages). ``"local"``: each worker's queries against its own
+passages only (in-batch negatives per worker).
 """
 
 from __future__ import annotations
@@ -31,32 +38,38 @@ from torch import nn
 
 from hybrid.dense import tct
 from hybrid.dense.encoders import embed_texts, model_source, read_convention, write_convention
-from hybrid.distill.loop import TrainingOptions, train
-from hybrid.distill.teacher import ColBERT
+from hybrid.distill.loop import TrainingOptions, data_parallel_rank, gather_rows, train, worker_part
+from hybrid.distill.teacher import ColBERT, maxsim
 from hybrid.distill.triples import Example, Triple, in_batch_passages, list_columns
 
 TAU = 1.0  # provisional default (see hybrid/cli/distill.py); TCT-ColBERT v2 used 0.25, near one-hot here
 COSINE_SCALE = 20.0  # logits per unit cosine for normalised students (sentence-transformers' default)
 CONVENTIONS = ("native", "tct")
 LOSSES = ("listwise", "margin-mse")
+IN_BATCH_SCOPES = ("global", "local")
 _ST_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
 
 
 @dataclass
 class LossWeights:
-    """The weights and temperature of the student loss (see the module docstring)."""
+    """The weights, temperature and in-batch scope of the student loss (see the module docstring)."""
 
     gamma: float = 1.0
     in_batch: float = 1.0
     listwise: float = 1.0
     tau: float = TAU
     loss: str = "listwise"
+    in_batch_scope: str = "global"
 
     def check(self) -> None:
         if self.tau <= 0 or min(self.gamma, self.in_batch, self.listwise) < 0:
             raise ValueError(f"tau must be positive and the weights non-negative ({self})")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.in_batch_scope not in IN_BATCH_SCOPES:
+            raise ValueError(
+                f"in-batch scope must be one of {', '.join(IN_BATCH_SCOPES)}, got {self.in_batch_scope!r}"
+            )
 
 
 def kd_loss(student_scores: torch.Tensor, teacher_scores: torch.Tensor, tau: float = TAU) -> torch.Tensor:
@@ -85,14 +98,39 @@ def hard_label_loss(
     return nn.functional.cross_entropy(scores.float(), labels)
 
 
-def false_negatives(batch: list[Triple | Example]) -> torch.Tensor:
-    """``[B, P]`` mask of passages that are a positive of the row's query, other than its own positive."""
+class InBatchLayout:
+    """The columns this worker's queries are scored against: every worker's passages of the batch
+    (:func:`in_batch_passages` of each worker's part, worker after worker); ``rows`` are this worker's
+    examples, ``own`` the columns of its passages, ``columns`` each row's own list (positive first)."""
+
+    def __init__(self, batch: list[Triple | Example], rank: int = 0, world: int = 1):
+        size = len(batch) // world
+        self.parts = [batch[k * size : (k + 1) * size] for k in range(world)]
+        self.rank, self.rows = rank, self.parts[rank]
+        per_worker = [in_batch_passages(part) for part in self.parts]
+        self.sizes = [len(passages) for passages in per_worker]
+        self.passages = [p for passages in per_worker for p in passages]
+        start = sum(self.sizes[:rank])
+        self.own = slice(start, start + self.sizes[rank])
+        self.columns = [[start + c for c in columns] for columns in list_columns(self.rows)]
+
+    @property
+    def docids(self) -> list[str]:
+        """The ids of :attr:`passages` (candidate lists with docids only)."""
+        if any(t.qid is None or t.docids is None for part in self.parts for t in part):
+            raise ValueError("stored teacher scores need candidate lists with qid and docids (mine_lists)")
+        return [d for part in self.parts for t in part for d in t.docids]
+
+
+def false_negatives(batch: list[Triple | Example], layout: InBatchLayout | None = None) -> torch.Tensor:
+    """``[rows, P]`` mask of passages that are a positive of the row's query, other than its own positive
+    (rows and columns of ``layout``, default the whole batch in one process)."""
+    layout = layout or InBatchLayout(batch)
     positives: dict[str, set[str]] = {}
     for t in batch:
         positives.setdefault(t.query, set()).add(t.positive)
-    passages = in_batch_passages(batch)
-    mask = torch.tensor([[p in positives[t.query] for p in passages] for t in batch])
-    for row, columns in enumerate(list_columns(batch)):
+    mask = torch.tensor([[p in positives[t.query] for p in layout.passages] for t in layout.rows])
+    for row, columns in enumerate(layout.columns):
         mask[row, columns[0]] = False
     return mask
 
@@ -212,36 +250,47 @@ def load_student(
     return Student(bert, tokenizer, settings, source)
 
 
-def teacher_matrix(teacher, batch: list[Triple | Example], passages: list[str]) -> torch.Tensor:
-    """``[B, P]`` teacher scores of the batch: looked up in a :class:`TeacherScores` matrix (needs lists
-    with ids) or computed by a frozen ColBERT on the fly."""
-    if isinstance(teacher, ColBERT):
-        with torch.no_grad():
-            return teacher([t.query for t in batch], passages).float()
-    if any(t.qid is None or t.docids is None for t in batch):
-        raise ValueError("stored teacher scores need candidate lists with qid and docids (mine_lists)")
-    docids = [d for t in batch for d in t.docids]
-    return torch.from_numpy(teacher.lookup([t.qid for t in batch], docids)).float()
+def teacher_matrix(teacher, layout: InBatchLayout) -> torch.Tensor:
+    """``[rows, P]`` teacher scores of ``layout``: looked up in a :class:`TeacherScores` matrix (needs lists
+    with ids) or computed by a frozen ColBERT on the fly. Data parallel, each worker encodes its own
+    queries and passages; the query token vectors are gathered, each worker scores all queries against
+    its passages, and the score blocks are gathered (fewer bytes than the passages' token vectors)."""
+    if not isinstance(teacher, ColBERT):
+        qids = [t.qid for t in layout.rows]
+        return torch.from_numpy(teacher.lookup(qids, layout.docids)).float()
+    with torch.no_grad():
+        queries = teacher.encode_queries([t.query for t in layout.rows])
+        queries = gather_rows(queries, [len(part) for part in layout.parts])
+        vectors, mask = teacher.encode_docs(layout.passages[layout.own])
+        scores = gather_rows(maxsim(queries, vectors, mask).T, layout.sizes).T
+        first = layout.rank * len(layout.rows)
+        return scores[first : first + len(layout.rows)].float()
 
 
 def student_loss(
     student: Student, teacher, batch: list[Triple | Example], weights: LossWeights
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """The loss of one batch (see the module docstring); the parts logged include how often the
-    student (and the teacher) rank each query's own positive first among the batch's passages."""
-    queries, passages = [t.query for t in batch], in_batch_passages(batch)
-    columns = list_columns(batch)
+    """The loss of this worker's part of ``batch`` (see the module docstring); the parts logged include
+    how often the student (and the teacher) rank each query's own positive first among the passages."""
+    rank, world = data_parallel_rank()
+    if weights.in_batch_scope == "local":
+        batch, rank, world = worker_part(batch), 0, 1
+    layout = InBatchLayout(batch, rank, world)
+    columns = layout.columns
     labels = torch.tensor([c[0] for c in columns])
-    scores = student(queries, passages)
+    queries = student.encode_queries([t.query for t in layout.rows])
+    passages = gather_rows(student.encode_docs(layout.passages[layout.own]), layout.sizes)
+    scores = student.scale * (queries @ passages.T)
     parts: dict[str, float] = {"student_top1": _top1(scores, labels)}
     loss = scores.new_zeros(())
     if teacher is None or weights.gamma > 0:
-        ce = hard_label_loss(scores, false_negatives(batch).to(scores.device), labels.to(scores.device))
+        mask = false_negatives(batch, layout).to(scores.device)
+        ce = hard_label_loss(scores, mask, labels.to(scores.device))
         parts["ce"] = ce.item()
         loss = loss + (ce if teacher is None else weights.gamma * ce)
     if teacher is None:
         return loss, parts
-    targets = teacher_matrix(teacher, batch, passages).to(scores.device)
+    targets = teacher_matrix(teacher, layout).to(scores.device)
     parts["teacher_top1"] = _top1(targets, labels)
     if weights.in_batch > 0:
         kd = kd_loss(scores, targets, weights.tau)

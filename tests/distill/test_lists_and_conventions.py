@@ -56,9 +56,18 @@ def test_student_loss_is_the_weighted_sum_of_its_parts():
     teacher_scores = np.array([[3.0, 2.5, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 2.0, 1.0]])
     teacher = TeacherScores(["1", "2"], ["P1", "A", "B", "P2", "C"], teacher_scores)
 
-    def student(queries, passages):
-        assert queries == ["q1", "q2"] and passages == in_batch_passages(batch)
-        return student_scores
+    class FixedStudent:  # identity query vectors against the scores' columns: scores = student_scores
+        scale = 1.0
+
+        def encode_queries(self, queries):
+            assert queries == ["q1", "q2"]
+            return torch.eye(2)
+
+        def encode_docs(self, passages):
+            assert passages == in_batch_passages(batch)
+            return student_scores.T
+
+    student = FixedStudent()
 
     weights = LossWeights(gamma=0.5, in_batch=2.0, listwise=3.0, tau=0.5)
     loss, parts = student_loss(student, teacher, batch, weights)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from scale_support import CHUNK, ROOT, SLICE_DOCS
+from tiny_models import save_tiny_bert
 
 from hybrid.cluster import init_ray
 
@@ -65,27 +66,5 @@ def ray_sharded_index(corpus_slice, ray_options, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bert_without_dropout(tmp_path_factory) -> Path:
-    """A 2-layer, 32-dim random BERT with a word vocabulary and no dropout, so that runs with different
-    worker counts see the same forward pass."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    words = (
-        "the a of in is what does how cause cells drug blood gene protein virus vaccine heart brain risk dose"
-    )
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[unused0]", "[unused1]", *words.split()]
-    BertTokenizer(vocab={token: i for i, token in enumerate(vocab)}).save_pretrained(folder)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
-    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
-    return folder
+    """The tiny random BERT without dropout, so that runs with different worker counts see the same forward pass."""
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), dropout=0.0)
