@@ -170,10 +170,6 @@ class Student(nn.Module):
     def encode_docs(self, texts: list[str]) -> torch.Tensor:
         return self._embed(list(texts), False)
 
-    def forward(self, queries: list[str], docs: list[str]) -> torch.Tensor:
-        """``scale`` x dot product of every query against every passage, ``[len(queries), len(docs)]``."""
-        return self.scale * (self.encode_queries(queries) @ self.encode_docs(docs).T)
-
     def save_to(self, folder: Path) -> None:
         """A model folder that ``hybrid.dense.load_encoder(folder)`` loads in this convention (recorded in
         ``hybrid_encoder.json``); a native student of a sentence-transformers model keeps its files too."""
