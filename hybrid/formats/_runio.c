@@ -556,26 +556,34 @@ static char *put_integer(char *out, uint64_t v) {
     return out + (end - p);
 }
 
-/* f"{s:.6f}": exact for every double. Values far from a rounding boundary take the fast path; the
- * rest (and huge or non-finite values) go through snprintf, which rounds the exact binary value. */
+/* f"{s:.6f}": the exact binary value of s rounded half to even at the sixth decimal, as Python (and
+ * glibc's printf) round it. Below 1e12 in integer arithmetic: |s| = mantissa / 2^shift exactly, so
+ * mantissa * 10^6 (< 2^73) split at bit `shift` gives the whole micros and the exact remainder. Huge
+ * values go through snprintf. */
 static char *put_score(char *out, double s) {
     double a = fabs(s);
-    if (a < 1e12) {
-        double x = a * 1e6; /* correctly rounded: off by at most half an ulp of x */
-        double whole = floor(x), fraction = x - whole;
-        if (fabs(fraction - 0.5) > x * 4.5e-16 + 1e-300) {
-            uint64_t micros = (uint64_t)whole + (fraction > 0.5);
-            if (signbit(s)) *out++ = '-';
-            out = put_integer(out, micros / 1000000);
-            *out++ = '.';
-            uint32_t part = (uint32_t)(micros % 1000000);
-            memcpy(out, PAIRS + 2 * (part / 10000), 2);
-            memcpy(out + 2, PAIRS + 2 * (part / 100 % 100), 2);
-            memcpy(out + 4, PAIRS + 2 * (part % 100), 2);
-            return out + 6;
-        }
+    if (!(a < 1e12)) return out + snprintf(out, 400, "%.6f", s);
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof bits);
+    int exponent = (int)(bits >> 52);
+    uint64_t mantissa = bits & ((1ULL << 52) - 1);
+    if (exponent) mantissa |= 1ULL << 52; /* normal; subnormals have the exponent of 1 */
+    int shift = 1075 - (exponent ? exponent : 1); /* at least 13 below 1e12 */
+    uint64_t micros = 0;
+    if (shift < 128) { /* else |s| < 2^-75: zero micros */
+        unsigned __int128 scaled = (unsigned __int128)mantissa * 1000000u;
+        unsigned __int128 whole = scaled >> shift, rest = scaled - (whole << shift);
+        unsigned __int128 half = (unsigned __int128)1 << (shift - 1);
+        micros = (uint64_t)whole + (rest > half || (rest == half && (whole & 1)));
     }
-    return out + snprintf(out, 400, "%.6f", s);
+    if (signbit(s)) *out++ = '-';
+    out = put_integer(out, micros / 1000000);
+    *out++ = '.';
+    uint32_t part = (uint32_t)(micros % 1000000);
+    memcpy(out, PAIRS + 2 * (part / 10000), 2);
+    memcpy(out + 2, PAIRS + 2 * (part / 100 % 100), 2);
+    memcpy(out + 4, PAIRS + 2 * (part % 100), 2);
+    return out + 6;
 }
 
 typedef struct {

@@ -163,7 +163,9 @@ def halfway_cases() -> list[float]:
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=1, max_size=50))
 def test_written_scores_equal_python_formatting(tmp_path, scores):
-    scores = scores + halfway_cases() + [-0.0, 0.0, 5e-7, -5e-7, 1e12, -1e300, 0.0000005, 2.675]
+    # exactly halfway (k / 128 ends in ...5 at the seventh decimal): Python rounds these half to even
+    exact_ties = [1 / 128, 3 / 128, -5 / 128, 12345 + 7 / 128, 2**-1074, -(2**-80), 2.0**39 + 1 / 128]
+    scores = scores + halfway_cases() + exact_ties + [-0.0, 0.0, 5e-7, -5e-7, 1e12, -1e300, 0.0000005, 2.675]
     run = Run.from_columns(["q"] * len(scores), [str(i) for i in range(len(scores))], scores)
     path = run.write(tmp_path / "out.trec", overwrite=True)
     written = {line.split()[2]: line.split()[4] for line in path.read_text().splitlines()}
