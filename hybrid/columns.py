@@ -152,14 +152,11 @@ def intern_doc_ids(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | np.nd
 
 def intern_numbers(numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sorted distinct non-negative ``int64`` ids and the ``int32`` code of each value."""
+    numbers = np.ascontiguousarray(numbers, dtype=np.int64)
     top = int(numbers.max())
-    if top < 4 * len(numbers) + (1 << 20):  # dense id space: a presence table, no sort
-        present = np.zeros(top + 1, dtype=bool)
-        present[numbers] = True
-        vocabulary = np.flatnonzero(present)
-        code_of = np.empty(top + 1, dtype=np.int32)  # only present ids are read back
-        code_of[vocabulary] = np.arange(len(vocabulary), dtype=np.int32)
-        return vocabulary, code_of[numbers]
+    if top < 4 * len(numbers) + (1 << 20):  # dense id space: a bitmap of it, no sort
+        vocabulary, codes = _runio.intern(numbers, top)
+        return np.frombuffer(vocabulary, np.int64), np.frombuffer(codes, np.int32)
     order = np.argsort(numbers, kind="stable")
     ordered = numbers[order]
     starts = np.concatenate([[True], ordered[1:] != ordered[:-1]])
