@@ -778,8 +778,7 @@ static PyObject *intern_numbers(PyObject *self, PyObject *args) {
     size_t words = (size_t)(top / 64 + 1);
     bits = calloc(words, sizeof(uint64_t));
     before = malloc(words * sizeof(uint32_t));
-    codes = PyByteArray_FromStringAndSize(NULL, n * 4);
-    if (!bits || !before || !codes) {
+    if (!bits || !before) {
         PyErr_NoMemory();
         goto done;
     }
@@ -790,17 +789,19 @@ static PyObject *intern_numbers(PyObject *self, PyObject *args) {
         before[w] = distinct;
         distinct += (uint32_t)__builtin_popcountll(bits[w]);
     }
+    Py_END_ALLOW_THREADS
+    vocabulary = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)distinct * 8);
+    codes = vocabulary ? PyByteArray_FromStringAndSize(NULL, n * 4) : NULL;
+    if (!codes) goto done;
+    int64_t *ids = (int64_t *)PyByteArray_AS_STRING(vocabulary);
     int32_t *out = (int32_t *)PyByteArray_AS_STRING(codes);
+    Py_BEGIN_ALLOW_THREADS
+    for (size_t w = 0, k = 0; w < words; w++)
+        for (uint64_t word = bits[w]; word; word &= word - 1) ids[k++] = (int64_t)(w * 64 + (size_t)__builtin_ctzll(word));
     for (Py_ssize_t i = 0; i < n; i++) {
         uint64_t word = bits[values[i] >> 6] & ((1ULL << (values[i] & 63)) - 1);
         out[i] = (int32_t)(before[values[i] >> 6] + (uint32_t)__builtin_popcountll(word));
     }
-    Py_END_ALLOW_THREADS
-    if (!(vocabulary = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)distinct * 8))) goto done;
-    int64_t *ids = (int64_t *)PyByteArray_AS_STRING(vocabulary);
-    Py_BEGIN_ALLOW_THREADS
-    for (size_t w = 0, k = 0; w < words; w++)
-        for (uint64_t word = bits[w]; word; word &= word - 1) ids[k++] = (int64_t)(w * 64 + (size_t)__builtin_ctzll(word));
     Py_END_ALLOW_THREADS
     result = Py_BuildValue("(OO)", vocabulary, codes);
 done:
