@@ -219,6 +219,46 @@ static inline int is_space(unsigned char c) { return CLASS[c] & 1; }
 /* A carriage return anywhere but directly before the line's end. */
 static inline int stray_return(const char *c, const char *stop) { return *c == '\r' && c + 1 != stop; }
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+/* Bit i set where byte i of `bytes` lies in [low, low + count). */
+static inline uint32_t bytes_in_range(__m128i bytes, int low, int count) {
+    __m128i shifted = _mm_add_epi8(bytes, _mm_set1_epi8((char)(0x80 - low)));
+    return (uint32_t)_mm_movemask_epi8(_mm_cmplt_epi8(shifted, _mm_set1_epi8((char)(count - 128))));
+}
+
+/* The fields of a line of n < 64 bytes at p (64 bytes from p readable), split as the byte loop of
+ * parse_lines splits them, from bit masks of 16 bytes at a time: the number of fields (7 for more
+ * than six; only the first six are stored), or -1 where that loop would fall back (a non-ASCII byte,
+ * a carriage return before the line's last byte). */
+static int split_short_line(const char *p, int64_t n, Span *fields) {
+    uint64_t space = 0, high = 0, returns = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i bytes = _mm_loadu_si128((const __m128i *)(p + 16 * k));
+        uint64_t blank = bytes_in_range(bytes, '\t', 5) | bytes_in_range(bytes, 0x1C, 4) |
+                         (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(' ')));
+        space |= blank << (16 * k);
+        high |= (uint64_t)(uint32_t)_mm_movemask_epi8(bytes) << (16 * k);
+        returns |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8('\r'))) << (16 * k);
+    }
+    if (n == 0) return 0;
+    uint64_t line = (1ULL << n) - 1;
+    if ((high & line) || (returns & line & ~(1ULL << (n - 1)))) return -1;
+    uint64_t token = ~space & line;
+    uint64_t starts = token & ~(token << 1), ends = token & ~(token >> 1);
+    int count = 0;
+    for (; starts && count < 6; count++) {
+        int first = __builtin_ctzll(starts), last = __builtin_ctzll(ends);
+        fields[count].ptr = p + first;
+        fields[count].len = last - first + 1;
+        starts &= starts - 1;
+        ends &= ends - 1;
+    }
+    return starts ? 7 : count;
+}
+#endif
+
 typedef struct {
     int trec, integer_docs;
     int64_t rows, line;
@@ -251,7 +291,14 @@ static int parse_lines(Parse *s, const char *data, int64_t size) {
         int count = 0;
         if (s->trec) {
             const char *c = p;
-            while (count < 7) {
+#ifdef __SSE2__
+            if (stop - p < 64 && end - p >= 64) {
+                count = split_short_line(p, stop - p, fields);
+                if (count < 0) return PARSE_FALLBACK;
+                c = stop;
+            }
+#endif
+            while (c < stop && count < 7) {
                 while (c < stop && is_space((unsigned char)*c)) {
                     if (stray_return(c, stop)) return PARSE_FALLBACK;
                     c++;
