@@ -124,7 +124,6 @@ def register(groups) -> None:
 
 
 def run_fuse(args) -> int:
-    from hybrid.formats.runs import RunWriter
     from hybrid.fusion import RUN_LIST_METHODS, fuse
     from hybrid.io import check_writable
 
@@ -137,37 +136,27 @@ def run_fuse(args) -> int:
         options = {"k": args.rrf_k} if args.method == "rrf" else {"normalization": args.normalization}
         options = {name: value for name, value in options.items() if value is not None}
         tag = args.method if args.run_tag == "hybrid" else args.run_tag
-        method = RUN_LIST_METHODS[args.method]
-
-        def fused_into(writer):
-            return method(args.runs, depth=args.depth, hits=args.hits, tag=tag, writer=writer, **options)
+        fused = RUN_LIST_METHODS[args.method](args.runs, depth=args.depth, hits=args.hits, tag=tag, **options)
     else:
         if not (args.dense and args.sparse) or args.runs:
             raise ValueError(
                 "interpolation takes --dense RUN and --sparse RUN (--runs is for the other methods)"
             )
         check_writable(args.output, args.overwrite)
-        tag = args.run_tag
-
-        def fused_into(writer):
-            return fuse(
-                args.dense,
-                args.sparse,
-                alpha=args.alpha,
-                weight_on_dense=args.weight_on_dense,
-                normalization=args.normalization or "none",
-                depth=args.depth,
-                hits=args.hits,
-                missing=args.missing,
-                convex=args.convex,
-                tag=tag,
-                writer=writer,
-            )
-
-    # The file is written block by block while the later blocks are fused.
-    with RunWriter(args.output, args.output_format, tag, args.overwrite) as writer:
-        fused = fused_into(writer)
-    done(f"wrote {args.output} ({fused.num_queries} queries, {len(fused)} hits)")
+        fused = fuse(
+            args.dense,
+            args.sparse,
+            alpha=args.alpha,
+            weight_on_dense=args.weight_on_dense,
+            normalization=args.normalization or "none",
+            depth=args.depth,
+            hits=args.hits,
+            missing=args.missing,
+            convex=args.convex,
+            tag=args.run_tag,
+        )
+    path = fused.write(args.output, format=args.output_format, overwrite=args.overwrite)
+    done(f"wrote {path} ({fused.num_queries} queries, {len(fused)} hits)")
     return 0
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from hybrid._threads import ordered_map
-from hybrid.formats.runs import Run, RunWriter, require_scores
+from hybrid.formats.runs import Run, require_scores
 from hybrid.fusion.normalization import MISSING, check
 from hybrid.fusion.union import RunLike, Side, Union, as_runs, fuse_union, positive, query_blocks, rank_rows
 
@@ -68,7 +68,6 @@ def fuse(
     missing: str = "min",
     convex: bool = False,
     tag: str = "hybrid",
-    writer: RunWriter | None = None,
 ) -> Run:
     """Interpolate a dense and a sparse run, per query, over the union of their top ``depth`` hits.
 
@@ -82,8 +81,7 @@ def fuse(
     ``normalization`` maps each side's scores per query before combining (``minmax``, ``pyserini``,
     ``zscore``: see :mod:`hybrid.fusion.normalization`). A query that one side did not retrieve at
     all is ranked by the other side alone (the absent side contributes 0). Returns the top ``hits``
-    per query as a new run tagged ``tag``; ``writer`` (a :class:`~hybrid.formats.runs.RunWriter`)
-    also writes it, block by block while the later blocks are fused.
+    per query as a new run tagged ``tag``.
     """
     if not np.isfinite(alpha):
         raise ValueError(f"alpha must be a finite number, not {alpha!r}")
@@ -92,7 +90,6 @@ def fuse(
     return fuse_union(
         runs, depth, hits, tag,
         lambda union: interpolate(*_sides(union, weight_on_dense, normalization, missing), alpha, convex),
-        writer,
     )  # fmt: skip
 
 

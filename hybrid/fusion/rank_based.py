@@ -6,16 +6,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hybrid.formats.runs import Run, RunWriter
+from hybrid.formats.runs import Run
 from hybrid.fusion.union import RunLike, Union, fuse_union
 
 
-def rrf(runs: Sequence[RunLike], k: float = 60, depth: int = 1000, hits: int = 1000, tag: str = "rrf",
-        writer: RunWriter | None = None) -> Run:  # fmt: skip
+def rrf(runs: Sequence[RunLike], k: float = 60, depth: int = 1000, hits: int = 1000, tag: str = "rrf") -> Run:
     """Reciprocal rank fusion: the sum over runs of 1 / (k + rank), a missing document adding 0.
 
     Ranks follow each run's score order (trec_eval's order; ``pyserini.fusion --resort``).
-    ``writer`` also writes the fused run, block by block as it is computed.
     """
     if not runs:
         raise ValueError("rrf needs at least one run")
@@ -28,4 +26,4 @@ def rrf(runs: Sequence[RunLike], k: float = 60, depth: int = 1000, hits: int = 1
             scores[rows] += 1.0 / (k + ranks)
         return scores
 
-    return fuse_union(runs, depth, hits, tag, score, writer)
+    return fuse_union(runs, depth, hits, tag, score)

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from hybrid import _fusion_kernels, columns
 from hybrid._threads import ordered_map
-from hybrid.formats.runs import Run, RunWriter, read_runs
+from hybrid.formats.runs import Run, read_runs
 from hybrid.fusion.normalization import side_scores
 
 RunLike = Run | str | os.PathLike
@@ -116,16 +116,10 @@ def query_blocks(runs: Sequence[Run]) -> tuple[pa.Array, pa.Array | np.ndarray, 
 
 
 def fuse_union(
-    runs: Sequence[RunLike],
-    depth: int,
-    hits: int,
-    tag: str,
-    score: Callable[[Union], np.ndarray],
-    writer: RunWriter | None = None,
+    runs: Sequence[RunLike], depth: int, hits: int, tag: str, score: Callable[[Union], np.ndarray]
 ) -> Run:
     """The fused run: ``score`` gives every union row of a block its fused score; each query keeps
-    its top ``hits`` rows in trec_eval order. ``writer`` also gets each block as it is ranked, so
-    the file is written while later blocks are fused."""
+    its top ``hits`` rows in trec_eval order."""
     depth, hits = positive("depth", depth), positive("hits", hits)
     query_ids, doc_vocabulary, blocks = query_blocks([r.top(depth) for r in as_runs(runs)])
 
@@ -133,12 +127,7 @@ def fuse_union(
         union = Union.of(block)
         return rank_rows(union.qids, union.docs, score(union), doc_vocabulary, hits)
 
-    ranked_blocks = []
-    for block in ordered_map(ranked, blocks):
-        if writer is not None:
-            writer.write(Run(query_ids, doc_vocabulary, *block, tag))
-        ranked_blocks.append(block)
-    return run_from_blocks(query_ids, doc_vocabulary, ranked_blocks, tag)
+    return run_from_blocks(query_ids, doc_vocabulary, list(ordered_map(ranked, blocks)), tag)
 
 
 def ranks(queries: np.ndarray) -> np.ndarray:
