@@ -31,13 +31,13 @@ static int codes_within(const int32_t *codes, Py_ssize_t n, Py_ssize_t count) {
 
 /* ------------------------------------------------------------------------- union */
 typedef struct {
-    Py_buffer queries, docs, doc_map; /* int32 query codes, int32 doc codes, int64 joint code per doc code */
+    Py_buffer queries, docs, doc_map; /* int32 query codes, int32 doc codes, int32 joint code per doc code */
     Py_ssize_t rows, at;
     int64_t *union_rows;
 } Side;
 
 /* Fills the union columns; returns the union size, or -1 when out of memory. */
-static int64_t union_rows(Side *sides, int count, int32_t *uq, int64_t *uk) {
+static int64_t union_rows(Side *sides, int count, int32_t *uq, int32_t *uk) {
     KeySet set = {0};
     if (keyset_reset(&set, 1 << 12) < 0) return -1;
     int64_t size = 0;
@@ -57,7 +57,7 @@ static int64_t union_rows(Side *sides, int count, int32_t *uq, int64_t *uk) {
         for (int s = 0; s < count; s++) {
             Side *side = &sides[s];
             const int32_t *qs = side->queries.buf, *ds = side->docs.buf;
-            const int64_t *map = side->doc_map.buf;
+            const int32_t *map = side->doc_map.buf;
             for (; side->at < side->rows && qs[side->at] == query; side->at++) {
                 if (side->at + 16 < side->rows) /* doc codes jump around the map: fetch ahead */
                     __builtin_prefetch(&map[ds[side->at + 16]]);
@@ -98,7 +98,7 @@ static PyObject *union_(PyObject *self, PyObject *args) {
             goto done;
         side->rows = side->queries.len / 4;
         const char *problem = side->docs.len / 4 != side->rows ? "union: queries and docs differ in length"
-                              : !codes_within(side->docs.buf, side->rows, side->doc_map.len / 8)
+                              : !codes_within(side->docs.buf, side->rows, side->doc_map.len / 4)
                                   ? "union: a doc code points outside its doc_map"
                                   : NULL;
         if (problem) {
@@ -116,17 +116,17 @@ static PyObject *union_(PyObject *self, PyObject *args) {
         side->union_rows = (int64_t *)PyByteArray_AS_STRING(outputs[got]);
     }
     uq = new_array(total, 4);
-    uk = new_array(total, 8);
+    uk = new_array(total, 4);
     if (!uq || !uk) goto done;
     int64_t size;
     Py_BEGIN_ALLOW_THREADS
-    size = union_rows(sides, count, (int32_t *)PyByteArray_AS_STRING(uq), (int64_t *)PyByteArray_AS_STRING(uk));
+    size = union_rows(sides, count, (int32_t *)PyByteArray_AS_STRING(uq), (int32_t *)PyByteArray_AS_STRING(uk));
     Py_END_ALLOW_THREADS
     if (size < 0) {
         PyErr_NoMemory();
         goto done;
     }
-    if (PyByteArray_Resize(uq, size * 4) < 0 || PyByteArray_Resize(uk, size * 8) < 0) goto done;
+    if (PyByteArray_Resize(uq, size * 4) < 0 || PyByteArray_Resize(uk, size * 4) < 0) goto done;
     PyObject *rows = PyList_New(count);
     if (!rows) goto done;
     for (int s = 0; s < count; s++) {
@@ -247,7 +247,7 @@ static PyObject *rank(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"union", union_, METH_VARARGS,
-     "union([(queries int32, docs int32, doc_map int64), ...]) -> (queries, joint docs, [union row per "
+     "union([(queries int32, docs int32, doc_map int32), ...]) -> (queries, joint docs, [union row per "
      "input row, ...])."},
     {"rank", rank, METH_VARARGS,
      "rank(offsets int64, scores float64, hits) -> (rows, extra): rows by query, score descending, cut after "

@@ -762,30 +762,37 @@ static PyObject *format(PyObject *self, PyObject *args) {
 
 /* ------------------------------------------------------------------------- merging vocabularies */
 PyDoc_STRVAR(merge_doc, "merge(a, b) -> (joint, map_a, map_b): the union of two sorted distinct int64 arrays (bytearrays) "
-                        "and the position of each input value in it.");
+                        "and the int32 position of each input value in it (at most 2**31 - 1 values together).");
 
 
 static PyObject *merge(PyObject *self, PyObject *args) {
     Py_buffer a, b;
     if (!PyArg_ParseTuple(args, "y*y*", &a, &b)) return NULL;
     Py_ssize_t na = a.len / 8, nb = b.len / 8;
-    PyObject *joint = PyByteArray_FromStringAndSize(NULL, (na + nb) * 8), *map_a = PyByteArray_FromStringAndSize(NULL, na * 8), *map_b = PyByteArray_FromStringAndSize(NULL, nb * 8);
+    if (na + nb > INT32_MAX) {
+        PyBuffer_Release(&a);
+        PyBuffer_Release(&b);
+        PyErr_SetString(PyExc_ValueError, "merge: more than 2**31 - 1 values");
+        return NULL;
+    }
+    PyObject *joint = PyByteArray_FromStringAndSize(NULL, (na + nb) * 8), *map_a = PyByteArray_FromStringAndSize(NULL, na * 4),
+             *map_b = PyByteArray_FromStringAndSize(NULL, nb * 4);
     PyObject *result = NULL;
     if (joint && map_a && map_b) {
         const int64_t *x = a.buf, *y = b.buf;
         int64_t *out = (int64_t *)PyByteArray_AS_STRING(joint);
-        int64_t *ma = (int64_t *)PyByteArray_AS_STRING(map_a), *mb = (int64_t *)PyByteArray_AS_STRING(map_b);
+        int32_t *ma = (int32_t *)PyByteArray_AS_STRING(map_a), *mb = (int32_t *)PyByteArray_AS_STRING(map_b);
         Py_ssize_t i = 0, j = 0, n = 0;
         Py_BEGIN_ALLOW_THREADS
         while (i < na || j < nb) {
             if (j == nb || (i < na && x[i] < y[j])) {
-                ma[i] = n;
+                ma[i] = (int32_t)n;
                 out[n++] = x[i++];
             } else if (i == na || y[j] < x[i]) {
-                mb[j] = n;
+                mb[j] = (int32_t)n;
                 out[n++] = y[j++];
             } else {
-                ma[i] = mb[j] = n;
+                ma[i] = mb[j] = (int32_t)n;
                 out[n++] = x[i++];
                 j++;
             }

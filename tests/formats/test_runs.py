@@ -242,7 +242,7 @@ def test_compiled_kernels_refuse_codes_outside_their_arrays():
     with pytest.raises(ValueError, match="outside"):
         format_row(codes, codes, row_offsets=np.zeros(0, np.int64))
     with pytest.raises(ValueError, match="outside"):
-        _fusion_kernels.union([(codes, np.array([10**8], np.int32), np.zeros(1, np.int64))])
+        _fusion_kernels.union([(codes, np.array([10**8], np.int32), np.zeros(1, np.int32))])
     for bad in ([0, 5], [3, 1], [-1, 1], [0, 2, 1]):
         with pytest.raises(ValueError, match="offsets"):
             _fusion_kernels.rank(np.array(bad, np.int64), np.ones(2), 1)
