@@ -31,13 +31,13 @@ static int codes_within(const int32_t *codes, Py_ssize_t n, Py_ssize_t count) {
 
 /* ------------------------------------------------------------------------- union */
 typedef struct {
-    Py_buffer queries, docs, doc_map; /* int32 query codes, int32 doc codes, int64 joint code per doc code */
+    Py_buffer queries, docs, doc_map; /* int32 query codes, int32 doc codes, int32 joint code per doc code */
     Py_ssize_t rows, at;
     int64_t *union_rows;
 } Side;
 
 /* Fills the union columns; returns the union size, or -1 when out of memory. */
-static int64_t union_rows(Side *sides, int count, int32_t *uq, int64_t *uk) {
+static int64_t union_rows(Side *sides, int count, int32_t *uq, int32_t *uk) {
     KeySet set = {0};
     if (keyset_reset(&set, 1 << 12) < 0) return -1;
     int64_t size = 0;
@@ -57,7 +57,7 @@ static int64_t union_rows(Side *sides, int count, int32_t *uq, int64_t *uk) {
         for (int s = 0; s < count; s++) {
             Side *side = &sides[s];
             const int32_t *qs = side->queries.buf, *ds = side->docs.buf;
-            const int64_t *map = side->doc_map.buf;
+            const int32_t *map = side->doc_map.buf;
             for (; side->at < side->rows && qs[side->at] == query; side->at++) {
                 if (side->at + 16 < side->rows) /* doc codes jump around the map: fetch ahead */
                     __builtin_prefetch(&map[ds[side->at + 16]]);
@@ -98,7 +98,7 @@ static PyObject *union_(PyObject *self, PyObject *args) {
             goto done;
         side->rows = side->queries.len / 4;
         const char *problem = side->docs.len / 4 != side->rows ? "union: queries and docs differ in length"
-                              : !codes_within(side->docs.buf, side->rows, side->doc_map.len / 8)
+                              : !codes_within(side->docs.buf, side->rows, side->doc_map.len / 4)
                                   ? "union: a doc code points outside its doc_map"
                                   : NULL;
         if (problem) {
@@ -116,17 +116,17 @@ static PyObject *union_(PyObject *self, PyObject *args) {
         side->union_rows = (int64_t *)PyByteArray_AS_STRING(outputs[got]);
     }
     uq = new_array(total, 4);
-    uk = new_array(total, 8);
+    uk = new_array(total, 4);
     if (!uq || !uk) goto done;
     int64_t size;
     Py_BEGIN_ALLOW_THREADS
-    size = union_rows(sides, count, (int32_t *)PyByteArray_AS_STRING(uq), (int64_t *)PyByteArray_AS_STRING(uk));
+    size = union_rows(sides, count, (int32_t *)PyByteArray_AS_STRING(uq), (int32_t *)PyByteArray_AS_STRING(uk));
     Py_END_ALLOW_THREADS
     if (size < 0) {
         PyErr_NoMemory();
         goto done;
     }
-    if (PyByteArray_Resize(uq, size * 4) < 0 || PyByteArray_Resize(uk, size * 8) < 0) goto done;
+    if (PyByteArray_Resize(uq, size * 4) < 0 || PyByteArray_Resize(uk, size * 4) < 0) goto done;
     PyObject *rows = PyList_New(count);
     if (!rows) goto done;
     for (int s = 0; s < count; s++) {
@@ -149,46 +149,53 @@ done:
 }
 
 /* ------------------------------------------------------------------------- rank */
+/* A row and its sort key: the score mapped to an unsigned integer that rises as the score falls. */
 typedef struct {
-    double score;
+    uint64_t key;
     int64_t row;
 } Entry;
 
-static inline int before(const Entry *a, const Entry *b) {
-    return a->score > b->score || (a->score == b->score && a->row < b->row);
+static inline uint64_t descending_key(double score) {
+    score += 0.0; /* -0.0 becomes 0.0: the two compare equal */
+    uint64_t bits;
+    memcpy(&bits, &score, sizeof bits);
+    uint64_t ascending = bits >> 63 ? ~bits : bits | (1ULL << 63);
+    return ~ascending;
 }
 
-/* Sort by score descending, then row ascending (a total order: the result is deterministic). */
-static void sort_entries(Entry *e, int64_t n) {
-    while (n > 24) {
-        Entry pivot = e[n / 2], t;
-        int64_t i = 0, j = n - 1;
-        for (;;) {
-            while (before(&e[i], &pivot)) i++;
-            while (before(&pivot, &e[j])) j--;
-            if (i >= j) break;
-            t = e[i];
-            e[i] = e[j];
-            e[j] = t;
-            i++;
-            j--;
+enum { DIGIT_BITS = 8, DIGITS = 64 / DIGIT_BITS, BUCKETS = 1 << DIGIT_BITS, SMALL = 32 };
+
+/* Sort by key, then row: a least-significant-digit radix sort (stable, and the rows come in ascending),
+ * skipping the digits every key shares; insertion sort for a few entries. `spare` holds n entries. */
+static void sort_entries(Entry *e, Entry *spare, int64_t n, int64_t (*counts)[BUCKETS]) {
+    if (n <= SMALL) {
+        for (int64_t i = 1; i < n; i++) {
+            Entry t = e[i];
+            int64_t k = i;
+            for (; k > 0 && t.key < e[k - 1].key; k--) e[k] = e[k - 1];
+            e[k] = t;
         }
-        /* recurse into the smaller part, loop on the larger */
-        if (j + 1 < n - j - 1) {
-            sort_entries(e, j + 1);
-            e += j + 1;
-            n -= j + 1;
-        } else {
-            sort_entries(e + j + 1, n - j - 1);
-            n = j + 1;
+        return;
+    }
+    memset(counts, 0, sizeof(int64_t[DIGITS][BUCKETS]));
+    for (int64_t i = 0; i < n; i++)
+        for (int d = 0; d < DIGITS; d++) counts[d][(e[i].key >> (d * DIGIT_BITS)) & (BUCKETS - 1)]++;
+    Entry *from = e, *to = spare;
+    for (int d = 0; d < DIGITS; d++) {
+        int shift = d * DIGIT_BITS;
+        if (counts[d][(from[0].key >> shift) & (BUCKETS - 1)] == n) continue; /* one digit for all */
+        int64_t position = 0;
+        for (int b = 0; b < BUCKETS; b++) {
+            int64_t count = counts[d][b];
+            counts[d][b] = position;
+            position += count;
         }
+        for (int64_t i = 0; i < n; i++) to[counts[d][(from[i].key >> shift) & (BUCKETS - 1)]++] = from[i];
+        Entry *t = from;
+        from = to;
+        to = t;
     }
-    for (int64_t i = 1; i < n; i++) {
-        Entry t = e[i];
-        int64_t k = i;
-        for (; k > 0 && before(&t, &e[k - 1]); k--) e[k] = e[k - 1];
-        e[k] = t;
-    }
+    if (from != e) memcpy(e, from, (size_t)n * sizeof(Entry));
 }
 
 static PyObject *rank(PyObject *self, PyObject *args) {
@@ -212,18 +219,19 @@ static PyObject *rank(PyObject *self, PyObject *args) {
     }
     if (queries < 0) queries = 0;
     PyObject *order = new_array(rows, 8), *result = NULL;
-    Entry *entries = malloc((size_t)(widest + 1) * sizeof(Entry));
-    if (!order || !entries) {
+    Entry *entries = malloc((size_t)(2 * widest + 1) * sizeof(Entry));
+    int64_t(*counts)[BUCKETS] = malloc(sizeof(int64_t[DIGITS][BUCKETS]));
+    if (!order || !entries || !counts) {
         PyErr_NoMemory();
     } else {
         int64_t *out = (int64_t *)PyByteArray_AS_STRING(order), kept = 0, extra = 0;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t q = 0; q < queries; q++) {
             int64_t n = at[q + 1] - at[q];
-            for (int64_t i = 0; i < n; i++) entries[i] = (Entry){sc[at[q] + i], at[q] + i};
-            sort_entries(entries, n);
+            for (int64_t i = 0; i < n; i++) entries[i] = (Entry){descending_key(sc[at[q] + i]), at[q] + i};
+            sort_entries(entries, entries + widest, n, counts);
             int64_t keep = n < hits ? n : hits;
-            while (keep > 0 && keep < n && entries[keep].score == entries[keep - 1].score) keep++, extra++;
+            while (keep > 0 && keep < n && entries[keep].key == entries[keep - 1].key) keep++, extra++;
             for (int64_t i = 0; i < keep; i++) out[kept++] = entries[i].row;
         }
         Py_END_ALLOW_THREADS
@@ -231,6 +239,7 @@ static PyObject *rank(PyObject *self, PyObject *args) {
     }
     Py_XDECREF(order);
     free(entries);
+    free(counts);
     PyBuffer_Release(&offsets);
     PyBuffer_Release(&scores);
     return result;
@@ -238,7 +247,7 @@ static PyObject *rank(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"union", union_, METH_VARARGS,
-     "union([(queries int32, docs int32, doc_map int64), ...]) -> (queries, joint docs, [union row per "
+     "union([(queries int32, docs int32, doc_map int32), ...]) -> (queries, joint docs, [union row per "
      "input row, ...])."},
     {"rank", rank, METH_VARARGS,
      "rank(offsets int64, scores float64, hits) -> (rows, extra): rows by query, score descending, cut after "

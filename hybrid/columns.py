@@ -100,7 +100,7 @@ def vocabulary_strings(vocabulary: pa.Array | np.ndarray, codes: np.ndarray | No
 def joint_doc_vocabulary(
     vocabularies: Sequence[pa.Array | np.ndarray],
 ) -> tuple[pa.Array | np.ndarray, list[np.ndarray]]:
-    """One vocabulary covering several, and per input the joint code (``int64``) of each entry.
+    """One vocabulary covering several, and per input the joint code (``int32``) of each entry.
 
     Integer vocabularies merge by sorting, without string hashing; any string vocabulary makes the
     joint one a string vocabulary.
@@ -108,16 +108,20 @@ def joint_doc_vocabulary(
     if all(isinstance(v, np.ndarray) for v in vocabularies):
         joint, maps = vocabularies[0], [None]
         for vocabulary in vocabularies[1:]:
-            merged, old, new = (np.frombuffer(a, np.int64) for a in _runio.merge(joint, vocabulary))
-            joint, maps = merged, [old if m is None else old[m] for m in maps] + [new]
-        return joint, [np.arange(len(joint), dtype=np.int64) if m is None else m for m in maps]
+            merged, old, new = _runio.merge(joint, vocabulary)
+            old, new = np.frombuffer(old, np.int32), np.frombuffer(new, np.int32)
+            joint, maps = (
+                np.frombuffer(merged, np.int64),
+                [old if m is None else old[m] for m in maps] + [new],
+            )
+        return joint, [np.arange(len(joint), dtype=np.int32) if m is None else m for m in maps]
     strings = [vocabulary_strings(v) for v in vocabularies]
     joint = strings[0]
-    maps = [np.arange(len(joint), dtype=np.int64)]
+    maps = [np.arange(len(joint), dtype=np.int32)]
     for vocabulary in strings[1:]:
         found = pc.index_in(vocabulary, value_set=joint)
         new = numbers(found.is_null())
-        codes = numbers(found.fill_null(0)).astype(np.int64)
+        codes = numbers(found.fill_null(0)).astype(np.int32)
         codes[new] = len(joint) + np.arange(int(new.sum()))
         joint = pa.concat_arrays([joint, vocabulary.filter(booleans(new))])
         maps.append(codes)
@@ -152,14 +156,11 @@ def intern_doc_ids(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | np.nd
 
 def intern_numbers(numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sorted distinct non-negative ``int64`` ids and the ``int32`` code of each value."""
+    numbers = np.ascontiguousarray(numbers, dtype=np.int64)
     top = int(numbers.max())
-    if top < 4 * len(numbers) + (1 << 20):  # dense id space: a presence table, no sort
-        present = np.zeros(top + 1, dtype=bool)
-        present[numbers] = True
-        vocabulary = np.flatnonzero(present)
-        code_of = np.empty(top + 1, dtype=np.int32)  # only present ids are read back
-        code_of[vocabulary] = np.arange(len(vocabulary), dtype=np.int32)
-        return vocabulary, code_of[numbers]
+    if top < 4 * len(numbers) + (1 << 20):  # dense id space: a bitmap of it, no sort
+        vocabulary, codes = _runio.intern(numbers, top)
+        return np.frombuffer(vocabulary, np.int64), np.frombuffer(codes, np.int32)
     order = np.argsort(numbers, kind="stable")
     ordered = numbers[order]
     starts = np.concatenate([[True], ordered[1:] != ordered[:-1]])

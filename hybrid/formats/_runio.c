@@ -8,7 +8,8 @@
  * reader, which names the file, line and problem.
  *
  * format(...) writes rows as TREC or MS MARCO lines; scores print as Python's f"{s:.6f}" does.
- * merge(a, b) joins two sorted integer doc id vocabularies in one pass.
+ * merge(a, b) joins two sorted integer doc id vocabularies in one pass; intern(numbers, top) gives integer
+ * doc ids their codes in such a vocabulary.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -218,6 +219,46 @@ static inline int is_space(unsigned char c) { return CLASS[c] & 1; }
 /* A carriage return anywhere but directly before the line's end. */
 static inline int stray_return(const char *c, const char *stop) { return *c == '\r' && c + 1 != stop; }
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+/* Bit i set where byte i of `bytes` lies in [low, low + count). */
+static inline uint32_t bytes_in_range(__m128i bytes, int low, int count) {
+    __m128i shifted = _mm_add_epi8(bytes, _mm_set1_epi8((char)(0x80 - low)));
+    return (uint32_t)_mm_movemask_epi8(_mm_cmplt_epi8(shifted, _mm_set1_epi8((char)(count - 128))));
+}
+
+/* The fields of a line of n < 64 bytes at p (64 bytes from p readable), split as the byte loop of
+ * parse_lines splits them, from bit masks of 16 bytes at a time: the number of fields (7 for more
+ * than six; only the first six are stored), or -1 where that loop would fall back (a non-ASCII byte,
+ * a carriage return before the line's last byte). */
+static int split_short_line(const char *p, int64_t n, Span *fields) {
+    uint64_t space = 0, high = 0, returns = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i bytes = _mm_loadu_si128((const __m128i *)(p + 16 * k));
+        uint64_t blank = bytes_in_range(bytes, '\t', 5) | bytes_in_range(bytes, 0x1C, 4) |
+                         (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(' ')));
+        space |= blank << (16 * k);
+        high |= (uint64_t)(uint32_t)_mm_movemask_epi8(bytes) << (16 * k);
+        returns |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8('\r'))) << (16 * k);
+    }
+    if (n == 0) return 0;
+    uint64_t line = (1ULL << n) - 1;
+    if ((high & line) || (returns & line & ~(1ULL << (n - 1)))) return -1;
+    uint64_t token = ~space & line;
+    uint64_t starts = token & ~(token << 1), ends = token & ~(token >> 1);
+    int count = 0;
+    for (; starts && count < 6; count++) {
+        int first = __builtin_ctzll(starts), last = __builtin_ctzll(ends);
+        fields[count].ptr = p + first;
+        fields[count].len = last - first + 1;
+        starts &= starts - 1;
+        ends &= ends - 1;
+    }
+    return starts ? 7 : count;
+}
+#endif
+
 typedef struct {
     int trec, integer_docs;
     int64_t rows, line;
@@ -250,7 +291,14 @@ static int parse_lines(Parse *s, const char *data, int64_t size) {
         int count = 0;
         if (s->trec) {
             const char *c = p;
-            while (count < 7) {
+#ifdef __SSE2__
+            if (stop - p < 64 && end - p >= 64) {
+                count = split_short_line(p, stop - p, fields);
+                if (count < 0) return PARSE_FALLBACK;
+                c = stop;
+            }
+#endif
+            while (c < stop && count < 7) {
                 while (c < stop && is_space((unsigned char)*c)) {
                     if (stray_return(c, stop)) return PARSE_FALLBACK;
                     c++;
@@ -556,26 +604,34 @@ static char *put_integer(char *out, uint64_t v) {
     return out + (end - p);
 }
 
-/* f"{s:.6f}": exact for every double. Values far from a rounding boundary take the fast path; the
- * rest (and huge or non-finite values) go through snprintf, which rounds the exact binary value. */
+/* f"{s:.6f}": the exact binary value of s rounded half to even at the sixth decimal, as Python (and
+ * glibc's printf) round it. Below 1e12 in integer arithmetic: |s| = mantissa / 2^shift exactly, so
+ * mantissa * 10^6 (< 2^73) split at bit `shift` gives the whole micros and the exact remainder. Huge
+ * values go through snprintf. */
 static char *put_score(char *out, double s) {
     double a = fabs(s);
-    if (a < 1e12) {
-        double x = a * 1e6; /* correctly rounded: off by at most half an ulp of x */
-        double whole = floor(x), fraction = x - whole;
-        if (fabs(fraction - 0.5) > x * 4.5e-16 + 1e-300) {
-            uint64_t micros = (uint64_t)whole + (fraction > 0.5);
-            if (signbit(s)) *out++ = '-';
-            out = put_integer(out, micros / 1000000);
-            *out++ = '.';
-            uint32_t part = (uint32_t)(micros % 1000000);
-            memcpy(out, PAIRS + 2 * (part / 10000), 2);
-            memcpy(out + 2, PAIRS + 2 * (part / 100 % 100), 2);
-            memcpy(out + 4, PAIRS + 2 * (part % 100), 2);
-            return out + 6;
-        }
+    if (!(a < 1e12)) return out + snprintf(out, 400, "%.6f", s);
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof bits);
+    int exponent = (int)(bits >> 52);
+    uint64_t mantissa = bits & ((1ULL << 52) - 1);
+    if (exponent) mantissa |= 1ULL << 52; /* normal; subnormals have the exponent of 1 */
+    int shift = 1075 - (exponent ? exponent : 1); /* at least 13 below 1e12 */
+    uint64_t micros = 0;
+    if (shift < 128) { /* else |s| < 2^-75: zero micros */
+        unsigned __int128 scaled = (unsigned __int128)mantissa * 1000000u;
+        unsigned __int128 whole = scaled >> shift, rest = scaled - (whole << shift);
+        unsigned __int128 half = (unsigned __int128)1 << (shift - 1);
+        micros = (uint64_t)whole + (rest > half || (rest == half && (whole & 1)));
     }
-    return out + snprintf(out, 400, "%.6f", s);
+    if (signbit(s)) *out++ = '-';
+    out = put_integer(out, micros / 1000000);
+    *out++ = '.';
+    uint32_t part = (uint32_t)(micros % 1000000);
+    memcpy(out, PAIRS + 2 * (part / 10000), 2);
+    memcpy(out + 2, PAIRS + 2 * (part / 100 % 100), 2);
+    memcpy(out + 4, PAIRS + 2 * (part % 100), 2);
+    return out + 6;
 }
 
 typedef struct {
@@ -706,30 +762,37 @@ static PyObject *format(PyObject *self, PyObject *args) {
 
 /* ------------------------------------------------------------------------- merging vocabularies */
 PyDoc_STRVAR(merge_doc, "merge(a, b) -> (joint, map_a, map_b): the union of two sorted distinct int64 arrays (bytearrays) "
-                        "and the position of each input value in it.");
+                        "and the int32 position of each input value in it (at most 2**31 - 1 values together).");
 
 
 static PyObject *merge(PyObject *self, PyObject *args) {
     Py_buffer a, b;
     if (!PyArg_ParseTuple(args, "y*y*", &a, &b)) return NULL;
     Py_ssize_t na = a.len / 8, nb = b.len / 8;
-    PyObject *joint = PyByteArray_FromStringAndSize(NULL, (na + nb) * 8), *map_a = PyByteArray_FromStringAndSize(NULL, na * 8), *map_b = PyByteArray_FromStringAndSize(NULL, nb * 8);
+    if (na + nb > INT32_MAX) {
+        PyBuffer_Release(&a);
+        PyBuffer_Release(&b);
+        PyErr_SetString(PyExc_ValueError, "merge: more than 2**31 - 1 values");
+        return NULL;
+    }
+    PyObject *joint = PyByteArray_FromStringAndSize(NULL, (na + nb) * 8), *map_a = PyByteArray_FromStringAndSize(NULL, na * 4),
+             *map_b = PyByteArray_FromStringAndSize(NULL, nb * 4);
     PyObject *result = NULL;
     if (joint && map_a && map_b) {
         const int64_t *x = a.buf, *y = b.buf;
         int64_t *out = (int64_t *)PyByteArray_AS_STRING(joint);
-        int64_t *ma = (int64_t *)PyByteArray_AS_STRING(map_a), *mb = (int64_t *)PyByteArray_AS_STRING(map_b);
+        int32_t *ma = (int32_t *)PyByteArray_AS_STRING(map_a), *mb = (int32_t *)PyByteArray_AS_STRING(map_b);
         Py_ssize_t i = 0, j = 0, n = 0;
         Py_BEGIN_ALLOW_THREADS
         while (i < na || j < nb) {
             if (j == nb || (i < na && x[i] < y[j])) {
-                ma[i] = n;
+                ma[i] = (int32_t)n;
                 out[n++] = x[i++];
             } else if (i == na || y[j] < x[i]) {
-                mb[j] = n;
+                mb[j] = (int32_t)n;
                 out[n++] = y[j++];
             } else {
-                ma[i] = mb[j] = n;
+                ma[i] = mb[j] = (int32_t)n;
                 out[n++] = x[i++];
                 j++;
             }
@@ -745,10 +808,70 @@ static PyObject *merge(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* ------------------------------------------------------------------------- interning numbers */
+PyDoc_STRVAR(intern_doc, "intern(numbers, top) -> (vocabulary, codes): the sorted distinct values of an int64 array "
+                         "(bytearray) whose values lie in [0, top], and the int32 code (bytearray) of each value: "
+                         "its position in vocabulary. Through a bitmap of the id space and the running count of "
+                         "its bits, which stay in cache where tables indexed by id would not.");
+
+static PyObject *intern_numbers(PyObject *self, PyObject *args) {
+    Py_buffer buffer;
+    long long top;
+    if (!PyArg_ParseTuple(args, "y*L", &buffer, &top)) return NULL;
+    const int64_t *values = buffer.buf;
+    Py_ssize_t n = buffer.len / 8;
+    PyObject *vocabulary = NULL, *codes = NULL, *result = NULL;
+    uint64_t *bits = NULL;
+    uint32_t *before = NULL;
+    int within = top >= 0 && top < INT64_MAX - 64 && n < INT32_MAX;
+    for (Py_ssize_t i = 0; within && i < n; i++) within = values[i] >= 0 && values[i] <= top;
+    if (!within) {
+        PyErr_SetString(PyExc_ValueError, "intern: values must lie in [0, top] and number fewer than 2**31");
+        goto done;
+    }
+    size_t words = (size_t)(top / 64 + 1);
+    bits = calloc(words, sizeof(uint64_t));
+    before = malloc(words * sizeof(uint32_t));
+    if (!bits || !before) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    uint32_t distinct = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) bits[values[i] >> 6] |= 1ULL << (values[i] & 63);
+    for (size_t w = 0; w < words; w++) {
+        before[w] = distinct;
+        distinct += (uint32_t)__builtin_popcountll(bits[w]);
+    }
+    Py_END_ALLOW_THREADS
+    vocabulary = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)distinct * 8);
+    codes = vocabulary ? PyByteArray_FromStringAndSize(NULL, n * 4) : NULL;
+    if (!codes) goto done;
+    int64_t *ids = (int64_t *)PyByteArray_AS_STRING(vocabulary);
+    int32_t *out = (int32_t *)PyByteArray_AS_STRING(codes);
+    Py_BEGIN_ALLOW_THREADS
+    for (size_t w = 0, k = 0; w < words; w++)
+        for (uint64_t word = bits[w]; word; word &= word - 1) ids[k++] = (int64_t)(w * 64 + (size_t)__builtin_ctzll(word));
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t word = bits[values[i] >> 6] & ((1ULL << (values[i] & 63)) - 1);
+        out[i] = (int32_t)(before[values[i] >> 6] + (uint32_t)__builtin_popcountll(word));
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("(OO)", vocabulary, codes);
+done:
+    Py_XDECREF(vocabulary);
+    Py_XDECREF(codes);
+    free(bits);
+    free(before);
+    PyBuffer_Release(&buffer);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"parse", parse, METH_VARARGS, parse_doc},
     {"format", format, METH_VARARGS, format_doc},
     {"merge", merge, METH_VARARGS, merge_doc},
+    {"intern", intern_numbers, METH_VARARGS, intern_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -15,7 +15,7 @@ from hybrid.fusion.rank_based import rrf
 from hybrid.fusion.score_based import average, combmax, combmnz, combsum
 from hybrid.fusion.union import RunLike, as_runs
 
-BLOCK_ROWS = 1 << 20  # input rows handled at once: bounds memory on MS MARCO-sized runs
+BLOCK_ROWS = 1 << 19  # input rows handled at once: bounds memory on MS MARCO-sized runs
 # Methods that fuse a list of runs (``hybrid fuse --method NAME --runs ...``).
 RUN_LIST_METHODS = {
     "rrf": rrf,

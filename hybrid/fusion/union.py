@@ -50,13 +50,15 @@ class Union:
     def of(cls, sides: list[Side]) -> Union:
         queries, docs, rows = _fusion_kernels.union(
             [
-                (s.queries, s.docs.astype(np.int32, copy=False), s.doc_map.astype(np.int64, copy=False))
+                (s.queries, s.docs.astype(np.int32, copy=False), s.doc_map.astype(np.int32, copy=False))
                 for s in sides
             ]
         )
-        union_docs = np.frombuffer(docs, np.int64).astype(np.int32)
         return cls(
-            np.frombuffer(queries, np.int32), union_docs, sides, [np.frombuffer(r, np.int64) for r in rows]
+            np.frombuffer(queries, np.int32),
+            np.frombuffer(docs, np.int32),
+            sides,
+            [np.frombuffer(r, np.int64) for r in rows],
         )
 
     def scores(self, normalization: str = "none", missing: str | None = "zero") -> list[np.ndarray]:

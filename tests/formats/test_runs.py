@@ -6,8 +6,10 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from hybrid import InputError, Run
+from hybrid import InputError, Run, columns
 from hybrid.cli import main
 
 
@@ -240,7 +242,24 @@ def test_compiled_kernels_refuse_codes_outside_their_arrays():
     with pytest.raises(ValueError, match="outside"):
         format_row(codes, codes, row_offsets=np.zeros(0, np.int64))
     with pytest.raises(ValueError, match="outside"):
-        _fusion_kernels.union([(codes, np.array([10**8], np.int32), np.zeros(1, np.int64))])
+        _fusion_kernels.union([(codes, np.array([10**8], np.int32), np.zeros(1, np.int32))])
     for bad in ([0, 5], [3, 1], [-1, 1], [0, 2, 1]):
         with pytest.raises(ValueError, match="offsets"):
             _fusion_kernels.rank(np.array(bad, np.int64), np.ones(2), 1)
+    for values, top in (([5], 4), ([-1], 4), ([0], -1)):
+        with pytest.raises(ValueError, match="top"):
+            _runio.intern(np.array(values, np.int64), top)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.integers(0, 300) | st.sampled_from([0, 63, 64, 65, 127, 128, 10**12]), min_size=1, max_size=400
+    )
+)
+def test_integer_doc_ids_intern_into_their_sorted_distinct_values(values):
+    """Integer ids get codes into their sorted distinct values (a bitmap of a dense id space, or a sort)."""
+    numbers = np.array(values, np.int64)
+    vocabulary, codes = columns.intern_numbers(numbers)
+    assert vocabulary.tolist() == sorted(set(values)) and codes.dtype == np.int32
+    assert vocabulary[codes].tolist() == values

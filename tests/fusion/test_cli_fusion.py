@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from hybrid import Qrels, Run
+from hybrid import Qrels, Run, fusion
 from hybrid.cli import main
 from hybrid.fusion import fuse, rrf
 
@@ -39,6 +40,37 @@ def test_fuse_writes_the_fused_run(files):
     assert out.read_text().split("\n")[0].endswith(" hybrid")
     assert main([*args, "--output", str(out)]) == 2  # exists, no --overwrite
     assert main([*args, "--output", str(out), "--overwrite", "--missing", "zero", "--convex"]) == 0
+
+
+def test_fused_file_is_the_same_from_topic_order_runs(tmp_path, monkeypatch):
+    """Runs whose queries come in any order (each query's lines together, as Anserini and Pyserini
+    write them) fuse to the same bytes as the same runs sorted by query id, in several blocks."""
+    rng = np.random.default_rng(5)
+    for side in ("dense", "sparse"):
+        docs = [rng.choice(500, 40, replace=False).astype(str) for _ in range(30)]
+        scores = np.round(rng.normal(size=(30, 40)), 2).tolist()  # ties within queries
+        qids = rng.choice(1000, 30, replace=False).astype(str)
+        run = {q: dict(zip(d, s, strict=True)) for q, d, s in zip(qids, docs, scores, strict=True)}
+        sorted_path = Run.from_dict(run, side).write(tmp_path / f"{side}.sorted.trec")
+        blocks: dict[str, list[str]] = {}
+        for line in sorted_path.read_text().splitlines(keepends=True):
+            blocks.setdefault(line.split()[0], []).append(line)
+        order = rng.permutation(list(blocks))
+        (tmp_path / f"{side}.topic.trec").write_text("".join(line for q in order for line in blocks[q]))
+    monkeypatch.setattr(fusion, "BLOCK_ROWS", 100)  # several blocks
+    written = []
+    for layout in ("sorted", "topic"):
+        out = tmp_path / f"fused.{layout}.trec"
+        runs = [
+            "--dense",
+            str(tmp_path / f"dense.{layout}.trec"),
+            "--sparse",
+            str(tmp_path / f"sparse.{layout}.trec"),
+        ]
+        assert main(["fuse", *runs, "--output", str(out), "--alpha", "0.3"]) == 0
+        written.append(out.read_bytes())
+    whole = fuse(str(tmp_path / "dense.topic.trec"), str(tmp_path / "sparse.topic.trec"), alpha=0.3)
+    assert written[0] == written[1] == whole.write(tmp_path / "whole.trec").read_bytes()
 
 
 def test_fuse_rrf(files, capsys):

@@ -6,6 +6,7 @@ import contextlib
 import math
 
 import fusion_reference as reference
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -138,6 +139,33 @@ def test_one_sided_query_is_fused_by_the_present_side():
     assert fused["2"] == {"c": 0.8, "a": 0.3}
     assert fused["3"] == {"e": 4.5, "d": 3.5}
     assert fused["1"] == {"b": 0.5 + 6.0, "c": 0.5 + 2.0, "a": 0.9 + 2.0}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.lists(SCORES | st.sampled_from([-0.0, 1e300, -1e-300]) | st.floats(-1e6, 1e6), max_size=300),
+        max_size=4,
+    ),
+    st.integers(1, 200),
+)
+def test_rank_kernel_orders_by_score_then_row(queries, hits):
+    """The compiled per-query ranking (a radix sort past a few dozen rows): score descending, then row;
+    cut after ``hits`` rows, keeping the rows tied with the last kept score."""
+    from hybrid import _fusion_kernels
+
+    scores = np.array([s for query in queries for s in query], dtype=np.float64)
+    offsets = np.cumsum([0] + [len(query) for query in queries]).astype(np.int64)
+    order, extra = _fusion_kernels.rank(offsets, scores, hits)
+    expected, expected_extra = [], 0
+    for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True):
+        rows = sorted(range(lo, hi), key=lambda row: (-scores[row], row))
+        keep = min(hits, len(rows))
+        while 0 < keep < len(rows) and scores[rows[keep]] == scores[rows[keep - 1]]:
+            keep += 1
+            expected_extra += 1
+        expected += rows[:keep]
+    assert np.frombuffer(order, np.int64).tolist() == expected and extra == expected_extra
 
 
 def test_ties_break_by_docid_descending():
