@@ -231,7 +231,7 @@ def _train(args, train_on: Callable[[object, str], object]) -> None:
 def _absolute_paths(args):
     """``args`` with its file and folder arguments made absolute: Ray workers run in other folders."""
     paths = {}
-    for name in ("train", "output", "checkpoint_dir", "init", "teacher"):
+    for name in ("train", "output", "checkpoint_dir", "init", "teacher", "teacher_bm25"):
         value = getattr(args, name, None)
         if value and (name in ("output", "checkpoint_dir") or Path(value).exists()):
             paths[name] = str(Path(value).resolve())
