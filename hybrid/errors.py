@@ -14,3 +14,7 @@ class InputError(ValueError):
         self.message = message
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
+
+
+# What the command line reports as one line ("hybrid CMD: error: ..."): bad files, flags and values.
+USER_ERRORS = (InputError, FileNotFoundError, FileExistsError, ValueError, ImportError)

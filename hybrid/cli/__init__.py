@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 
 from hybrid import __version__
-from hybrid.errors import InputError
+from hybrid.errors import USER_ERRORS
 
 # Each module has ``register(groups: Groups) -> None``.
 COMMAND_MODULES = (
@@ -117,7 +117,7 @@ def _main(argv: list[str] | None) -> int:
         code = args.handler(args) or 0
         sys.stdout.flush()  # a closed pipe shows here, inside main, not at interpreter exit
         return code
-    except (InputError, FileNotFoundError, FileExistsError, ValueError, ImportError) as err:
+    except USER_ERRORS as err:
         print(f"hybrid {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

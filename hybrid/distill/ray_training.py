@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable
 
 from hybrid.cluster import RayOptions, connect
+from hybrid.errors import USER_ERRORS
 
 
 def train_on_ray(train: Callable[[str], object], options: RayOptions) -> None:
@@ -28,6 +29,8 @@ def train_on_ray(train: Callable[[str], object], options: RayOptions) -> None:
 
     resources = {"CPU": 1, **({"GPU": options.gpus_per_worker} if options.gpus_per_worker else {})}
     storage = tempfile.mkdtemp(prefix="hybrid-ray-train-")
+    from ray.train import WorkerGroupError
+
     try:
         TorchTrainer(
             _worker_loop,
@@ -39,8 +42,24 @@ def train_on_ray(train: Callable[[str], object], options: RayOptions) -> None:
             ),
             run_config=RunConfig(storage_path=storage, name="hybrid-train"),
         ).fit()
+    except WorkerGroupError as err:
+        cause = _input_error(err)
+        if cause is None:
+            raise
+        raise cause from None
     finally:
         shutil.rmtree(storage, ignore_errors=True)
+
+
+def _input_error(err) -> Exception | None:
+    """The first worker's bad-input error (a missing file, a bad line or flag), to report as one line
+    like the same error without Ray; None for anything else."""
+    for _, failure in sorted(err.worker_failures.items()):
+        while failure is not None and not isinstance(failure, USER_ERRORS):
+            failure = failure.__cause__
+        if failure is not None:
+            return failure
+    return None
 
 
 def _worker_loop(config: dict) -> None:

@@ -186,3 +186,22 @@ def test_student_in_batch_kd_per_worker_is_one_process_with_accumulation(student
     whole = _train("student", folder / "whole", *argv, "--steps", "1", "--batch-size", "4")
     np.testing.assert_allclose(local[0]["loss"], halves[0]["loss"], rtol=1e-4)
     assert abs(local[0]["kd"] - whole[0]["kd"]) > 1e-2 * whole[0]["kd"]
+
+
+def test_bad_input_on_a_worker_is_reported_as_without_ray(student_setup, ray_options, capsys, monkeypatch):
+    """A missing file found by the Ray workers ends the command with the same one-line error as
+    without Ray (exit 2), not a Ray traceback."""
+    from hybrid.cli import main
+
+    folder, argv, teachers = student_setup
+    monkeypatch.chdir(folder)
+    stored = [a if a != "bm25.trec" else str(folder / "missing.trec") for a in teachers["stored"]]
+    argv = [*argv, *stored, "--steps", "1", "--batch-size", "4", "--output", str(folder / "bad")]
+    assert main(["train", "student", *argv]) == 2
+    without_ray = capsys.readouterr().err
+    assert main(["train", "student", *argv, "--ray", "--workers", "2"]) == 2
+    with_ray = capsys.readouterr().err
+    assert "missing.trec" in without_ray
+    assert with_ray.splitlines()[-1] == without_ray.strip()
+    assert "Traceback" not in with_ray
+    assert not (folder / "bad").exists()
