@@ -55,26 +55,36 @@ TRIPLES = [
 ]
 
 
-def save_tiny_bert(folder: Path, dropout: float = 0.1) -> Path:
-    """A 2-layer, 32-dim BERT with random weights (seed 0) and a word-level vocabulary (plus letters and
-    punctuation, so that any text tokenizes) in ``folder``; ``dropout=0`` makes runs that split a batch
-    differently see the same forward pass."""
+def save_tiny_bert(
+    folder: Path,
+    vocabulary: list[str] | None = None,
+    *,
+    seed: int = 0,
+    hidden: int = 32,
+    dropout: float = 0.1,
+    max_positions: int = 128,
+) -> Path:
+    """A 2-layer BERT with random weights (``seed``) and an uncased word-level tokenizer over ``vocabulary``
+    (default: :data:`WORDS` plus letters and punctuation, so that any text tokenizes) in ``folder``;
+    ``dropout=0`` makes runs that split a batch differently see the same forward pass."""
     import torch
     from transformers import BertConfig, BertModel, BertTokenizer
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[unused0]", "[unused1]"]
-    letters = list(string.ascii_lowercase) + [f"##{c}" for c in string.ascii_lowercase]
-    vocab = specials + list(string.punctuation) + letters + WORDS
-    tokenizer = BertTokenizer(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True)
+    if vocabulary is None:
+        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[unused0]", "[unused1]"]
+        letters = list(string.ascii_lowercase) + [f"##{c}" for c in string.ascii_lowercase]
+        vocabulary = specials + list(string.punctuation) + letters + WORDS
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = BertTokenizer(vocab={token: i for i, token in enumerate(vocabulary)}, do_lower_case=True)
     tokenizer.save_pretrained(folder)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
+        vocab_size=len(vocabulary),
+        hidden_size=hidden,
         num_hidden_layers=2,
         num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=max_positions,
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout,
     )

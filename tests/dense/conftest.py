@@ -6,6 +6,7 @@ import itertools
 from pathlib import Path
 
 import pytest
+from tiny_models import save_tiny_bert
 
 WORDS = [
     "the",
@@ -63,28 +64,6 @@ WORDS = [
 ]
 
 
-def save_tiny_bert(folder: Path, vocabulary: list[str], seed: int = 0, hidden: int = 32) -> Path:
-    """A 2-layer BERT with random weights and an uncased wordpiece tokenizer over ``vocabulary``."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    folder.mkdir(parents=True, exist_ok=True)
-    BertTokenizer(vocab={token: i for i, token in enumerate(vocabulary)}, do_lower_case=True).save_pretrained(
-        folder
-    )
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=len(vocabulary),
-        hidden_size=hidden,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=2 * hidden,
-        max_position_embeddings=512,
-    )
-    BertModel(config).eval().save_pretrained(folder)
-    return folder
-
-
 def tct_vocabulary() -> list[str]:
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[", "]", "q", "d", ".", ",", "-", "(", ")"]
     letters = [chr(c) for c in range(ord("a"), ord("z") + 1) if chr(c) not in "qd"]
@@ -96,14 +75,14 @@ def tct_vocabulary() -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     """A tiny random BERT whose vocabulary has TCT-ColBERT's marker tokens ([, ], q, d, [MASK])."""
-    return save_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert", tct_vocabulary())
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert", tct_vocabulary(), max_positions=512)
 
 
 @pytest.fixture(scope="session")
 def tiny_bert_without_markers(tmp_path_factory) -> Path:
     """A tiny random BERT whose vocabulary lacks "q", "d", "[" and "]": TCT-ColBERT does not fit it."""
     vocabulary = [t for t in tct_vocabulary() if t not in {"q", "d", "[", "]"}]
-    return save_tiny_bert(tmp_path_factory.mktemp("tiny") / "no-markers", vocabulary)
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny") / "no-markers", vocabulary, max_positions=512)
 
 
 @pytest.fixture(scope="session")
