@@ -123,8 +123,9 @@ def _run_indexer(collection: Path, index: Path, threads: int, expected: int) -> 
     from tqdm.auto import tqdm
 
     args = java_class("io.anserini.index.IndexCollection$Args")()
-    args.input = str(collection)
-    args.index = str(index)
+    # Absolute: the JVM resolves relative paths against the folder it started in, not the current one.
+    args.input = str(Path(collection).resolve())
+    args.index = str(Path(index).resolve())
     args.collectionClass = "JsonCollection"
     args.generatorClass = "DefaultLuceneDocumentGenerator"
     args.threads = int(threads)

@@ -88,7 +88,7 @@ class BM25Searcher:
     def doc(self, docid: str) -> str | None:
         """The stored raw document (a JSON object with ``id``, ``title``, ``text``, ``contents``), or None."""
         if self._documents is None:
-            self._documents = java_class("io.anserini.search.SimpleSearcher")(str(self.index))
+            self._documents = java_class("io.anserini.search.SimpleSearcher")(str(self.index.resolve()))
         return self._documents.doc_raw(str(docid))
 
     def document_text(self, docid: str) -> str | None:

