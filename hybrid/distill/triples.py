@@ -172,11 +172,7 @@ def mine_triples(
 
     Queries without positives or without any negative candidate are skipped.
     """
-    topics = topics if isinstance(topics, dict) else read_topics(topics)
-    qrels = qrels if isinstance(qrels, Qrels) else Qrels.read(qrels)
-    pools = {
-        qid: list(docids) for qid, docids, _ in (run if isinstance(run, Run) else Run.read(run)).top(depth)
-    }
+    topics, qrels, pools = _judged_pools(topics, qrels, [run], depth)
     pairs = _draw_negatives(topics, qrels, pools, negatives_per_positive, seed)
     if not pairs:
         raise ValueError("no triples: no query has both a judged positive in the corpus and a run negative")
@@ -220,12 +216,7 @@ def mine_lists(
     """
     if negatives < 1 or depth < 1:
         raise ValueError(f"negatives and depth must be positive (negatives={negatives}, depth={depth})")
-    topics = topics if isinstance(topics, dict) else read_topics(topics)
-    qrels = qrels if isinstance(qrels, Qrels) else Qrels.read(qrels)
-    pools: dict[str, dict[str, None]] = {}
-    for run in runs:
-        for qid, docids, _ in (run if isinstance(run, Run) else Run.read(run)).top(depth):
-            pools.setdefault(qid, {}).update(dict.fromkeys(docids))
+    topics, qrels, pools = _judged_pools(topics, qrels, runs, depth)
     lists = _draw_negatives(topics, qrels, pools, negatives, seed, teacher_scores, positives_per_query)
     texts = _passage_texts(corpus, lists)
     count = 0
@@ -243,6 +234,23 @@ def mine_lists(
             f"no lists: no judged positive of {len(qrels)} queries has a negative in corpus {corpus}"
         )
     return Path(output), count
+
+
+def _judged_pools(
+    topics: str | os.PathLike[str] | dict[str, str],
+    qrels: str | os.PathLike[str] | Qrels,
+    runs: list[str | os.PathLike[str] | Run],
+    depth: int,
+) -> tuple[dict[str, str], Qrels, dict[str, list[str]]]:
+    """Topics and qrels (read if given as names or paths) and each query's candidate pool: the union of
+    every run's top-``depth`` hits, in run order."""
+    topics = topics if isinstance(topics, dict) else read_topics(topics)
+    qrels = qrels if isinstance(qrels, Qrels) else Qrels.read(qrels)
+    pools: dict[str, dict[str, None]] = {}
+    for run in runs:
+        for qid, docids, _ in (run if isinstance(run, Run) else Run.read(run)).top(depth):
+            pools.setdefault(qid, {}).update(dict.fromkeys(docids))
+    return topics, qrels, {qid: list(pool) for qid, pool in pools.items()}
 
 
 def _draw_negatives(
