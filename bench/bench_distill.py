@@ -303,10 +303,13 @@ class Bench:
         return folder
 
     def score(self, arm: str, seed: int, runs: dict[str, Run], bm25: dict[str, Run]) -> None:
-        """Test scores of a dense arm and of its fusion with BM25 at the alpha best on dev."""
+        """Dev and test scores of a dense arm, and test scores of its fusion with BM25 at the alpha best
+        on dev."""
         from hybrid.tuning import tune
 
         self.record(arm, seed, runs["test"])
+        dev = evaluate(self.qrels["dev"], runs["dev"], MEASURES)
+        self.put(["dev", arm, f"seed{seed}"], {k: round(v, 4) for k, v in dev.items()})
         tuned = tune(self.qrels["dev"], runs["dev"], bm25["dev"])
         alpha = tuned.best["alpha"]
         self.put(
