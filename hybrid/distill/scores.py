@@ -12,7 +12,7 @@ trains with the teacher on the fly instead (``train student --teacher DIR``).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +92,24 @@ class TeacherScores(Mapping):
             raise FileNotFoundError(f"{path}: no such teacher score file")
         with np.load(path) as data:
             return cls(data["qids"].tolist(), data["docids"].tolist(), data["scores"], bm25, beta)
+
+
+def cross_fitted(fold_scores: Sequence[TeacherScores], folds: Sequence[Collection[str]]) -> TeacherScores:
+    """One matrix from K teachers, ``fold_scores[k]`` trained without the queries of ``folds[k]``: each
+    query of fold k takes teacher k's scores (a teacher never scores a query it was trained on, so its
+    targets are no more confident there than on new queries); every other query (dev, test) the mean
+    of the K teachers. The matrices must share their ids (one :func:`score_matrix` call each)."""
+    first = fold_scores[0]
+    if len(fold_scores) != len(folds) or any(
+        s.qids != first.qids or s.docids != first.docids for s in fold_scores
+    ):
+        raise ValueError("cross-fitting needs one score matrix per fold, all over the same ids")
+    scores = np.mean([s.scores for s in fold_scores], axis=0, dtype=np.float64).astype(np.float32)
+    row = {q: i for i, q in enumerate(first.qids)}
+    for teacher, fold in zip(fold_scores, folds, strict=True):
+        rows = [row[q] for q in fold if q in row]
+        scores[rows] = teacher.scores[rows]
+    return TeacherScores(first.qids, first.docids, scores)
 
 
 def score_matrix(

@@ -1,4 +1,5 @@
-"""Seeded dev splits carved from a training split's queries (bundled as ``scifact-train-fit`` / ``-dev``).
+"""Seeded dev splits carved from a training split's queries (bundled as ``scifact-train-fit`` / ``-dev``),
+and seeded folds of the fit queries (cross-fitted teachers).
 
 Hyper-parameters are chosen on the dev part, models trained on the fit part, test scored once.
 The bundled files were written by :func:`split_qrels` with the defaults below; rerunning it gives the
@@ -7,8 +8,10 @@ same bytes.
 
 from __future__ import annotations
 
+import json
 import os
 import random
+from collections.abc import Collection
 from pathlib import Path
 
 from hybrid.formats import Qrels
@@ -48,3 +51,26 @@ def split_qrels(
                 for docid, grade in judged[qid].items():
                     out.write(f"{qid}\t{docid}\t{grade}\n")
     return Path(fit_output), Path(dev_output)
+
+
+def fold_queries(qids: list[str], folds: int, seed: int = SPLIT_SEED) -> list[list[str]]:
+    """``folds`` disjoint parts of ``qids`` of near-equal size: the sorted ids, shuffled with ``seed``,
+    dealt in turn; each part sorted."""
+    if folds < 2 or folds > len(set(qids)):
+        raise ValueError(f"folds must be in 2..{len(set(qids))} (the number of queries), got {folds}")
+    ordered = sorted(set(qids))
+    random.Random(seed).shuffle(ordered)
+    return [sorted(ordered[k::folds]) for k in range(folds)]
+
+
+def write_lists_without(
+    lists: str | os.PathLike[str], held_out: Collection[str], output: str | os.PathLike[str]
+) -> Path:
+    """Copy the candidate lists (``.jsonl``) whose query is not in ``held_out``: the training lists of the
+    teacher that will score ``held_out``."""
+    held_out = set(held_out)
+    with open(lists, encoding="utf-8") as source, atomic_write(output, overwrite=True) as out:
+        for line in source:
+            if line.strip() and str(json.loads(line).get("qid")) not in held_out:
+                out.write(line)
+    return Path(output)
