@@ -13,7 +13,7 @@ import torch
 
 from hybrid import Run
 from hybrid.distill.loop import TrainingOptions
-from hybrid.distill.scores import TeacherScores
+from hybrid.distill.scores import TeacherScores, cross_fitted
 from hybrid.distill.training import (
     LossWeights,
     kd_loss,
@@ -97,6 +97,22 @@ def test_hybrid_teacher_adds_beta_bm25_with_the_querys_minimum_for_missing_docum
     assert hybrid.lookup(["1"], ["a", "b", "c"]).tolist() == [[6.0, 4.0, 5.0]]
     reranked = hybrid.rerank(bm25, depth=100).to_dict()
     assert reranked == {"1": {"a": 6.0, "b": 4.0}}
+
+
+def test_cross_fitted_scores_never_come_from_a_teacher_trained_on_the_query():
+    qids, docids = ["f1", "f2", "f3", "dev"], ["a", "b"]
+    rng = np.random.default_rng(0)
+    without_first, without_second = (TeacherScores(qids, docids, rng.normal(size=(4, 2))) for _ in range(2))
+    folds = [["f1", "f3"], ["f2"]]  # teacher k was trained without folds[k]
+    crossed = cross_fitted([without_first, without_second], folds)
+    assert (
+        crossed.lookup(["f1", "f3"], docids).tolist() == without_first.lookup(["f1", "f3"], docids).tolist()
+    )
+    assert crossed.lookup(["f2"], docids).tolist() == without_second.lookup(["f2"], docids).tolist()
+    mean = (without_first.scores[3] + without_second.scores[3]) / 2
+    np.testing.assert_allclose(crossed.lookup(["dev"], docids)[0], mean, rtol=1e-6)
+    with pytest.raises(ValueError, match="same ids"):
+        cross_fitted([without_first, TeacherScores(qids, ["b", "a"], without_second.scores)], folds)
 
 
 @pytest.fixture
