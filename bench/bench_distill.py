@@ -255,9 +255,9 @@ class Bench:
         from hybrid.distill.splits import fold_queries, write_lists_without
 
         folds = self.args.teacher_folds
-        path = self.work / "teacher-maxsim.npz"
         if folds == 1:
             return self.score_matrix(self.teacher(lists), "teacher")
+        path = self.work / f"teacher-{folds}-folds-maxsim.npz"
         if path.exists():
             return TeacherScores.load(path)
         parts = fold_queries(list(self.qrels["fit"]), folds)
