@@ -14,7 +14,7 @@ The recipe (protocol: fit on the training queries' fit part, choose on dev, scor
      drawn from the union of the top --depth hits of BM25 and of the initial student, never a judged
      positive.
   3. Teacher: ColBERT (MiniLM + 128-d projection) trained on those lists (softmax CE of the positive
-     against its hard negatives) for --teacher-epochs. Cross-fitted (--teacher-folds K, default 2):
+     against its hard negatives) for --teacher-epochs. Cross-fitted with --teacher-folds K > 1:
      K teachers, each trained without one fold of the fit queries, so that no fit query's targets
      come from a teacher that memorised it (one teacher on all of them ranks its own training queries
      0.86 against 0.72 on dev).
@@ -90,8 +90,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--teacher-folds",
         type=int,
-        default=2,
-        help="cross-fitted teachers, each trained without one fold of the fit queries (1: one teacher on all)",
+        default=1,
+        help="K > 1: cross-fitted teachers, each trained without one fold of the fit queries (1: one "
+        "teacher on all; chosen on SciFact dev, where 2 folds gave 0.6952 against 0.7071)",
     )
     parser.add_argument("--teacher-lr", type=float, default=3e-5)
     parser.add_argument(
