@@ -15,6 +15,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from hybrid.formats import Qrels
+from hybrid.formats._text import json_lines
 from hybrid.io import atomic_write
 
 DEV_FRACTION = 0.2
@@ -56,9 +57,9 @@ def split_qrels(
 def fold_queries(qids: list[str], folds: int, seed: int = SPLIT_SEED) -> list[list[str]]:
     """``folds`` disjoint parts of ``qids`` of near-equal size: the sorted ids, shuffled with ``seed``,
     dealt in turn; each part sorted."""
-    if folds < 2 or folds > len(set(qids)):
-        raise ValueError(f"folds must be in 2..{len(set(qids))} (the number of queries), got {folds}")
     ordered = sorted(set(qids))
+    if not 2 <= folds <= len(ordered):
+        raise ValueError(f"folds must be in 2..{len(ordered)} (the number of queries), got {folds}")
     random.Random(seed).shuffle(ordered)
     return [sorted(ordered[k::folds]) for k in range(folds)]
 
@@ -66,11 +67,11 @@ def fold_queries(qids: list[str], folds: int, seed: int = SPLIT_SEED) -> list[li
 def write_lists_without(
     lists: str | os.PathLike[str], held_out: Collection[str], output: str | os.PathLike[str]
 ) -> Path:
-    """Copy the candidate lists (``.jsonl``) whose query is not in ``held_out``: the training lists of the
-    teacher that will score ``held_out``."""
+    """Copy the candidate lists (``.jsonl``, as :func:`hybrid.distill.mine_lists` writes them) whose query is
+    not in ``held_out``: the training lists of the teacher that will score ``held_out``."""
     held_out = set(held_out)
-    with open(lists, encoding="utf-8") as source, atomic_write(output, overwrite=True) as out:
-        for line in source:
-            if line.strip() and str(json.loads(line).get("qid")) not in held_out:
-                out.write(line)
+    with atomic_write(output, overwrite=True) as out:
+        for _, record in json_lines(lists):
+            if str(record.get("qid")) not in held_out:
+                out.write(json.dumps(record) + "\n")
     return Path(output)
