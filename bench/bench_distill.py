@@ -285,12 +285,9 @@ class Bench:
         if "beta" in self.summary.get("dev", {}):
             return self.summary["dev"]["beta"]
         dev = bm25["dev"].top(100)
-        result = tune(self.qrels["dev"], maxsim.rerank(dev), dev, depth=100)
-        beta = result.best["alpha"]
-        self.put(
-            ["dev", "teacher-rerank ndcg_cut_10"],
-            scored(self.qrels["dev"], maxsim.rerank(dev))["ndcg_cut_10"],
-        )
+        reranked = maxsim.rerank(dev)
+        beta = tune(self.qrels["dev"], reranked, dev, depth=100).best["alpha"]
+        self.put(["dev", "teacher-rerank ndcg_cut_10"], scored(self.qrels["dev"], reranked)["ndcg_cut_10"])
         hybrid = maxsim.with_bm25(bm25["dev"], beta).rerank(dev)
         self.put(
             ["dev", "teacher-hybrid-rerank ndcg_cut_10"], scored(self.qrels["dev"], hybrid)["ndcg_cut_10"]
