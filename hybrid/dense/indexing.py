@@ -26,8 +26,8 @@ import numpy as np
 
 from hybrid.errors import InputError
 from hybrid.formats import iter_corpus
-from hybrid.formats._text import numbered_lines
 from hybrid.formats.corpora import corpus_files
+from hybrid.formats.text import numbered_lines
 from hybrid.io import atomic_directory, atomic_write, check_writable
 
 INDEX_TYPES = ("flat", "hnsw", "pq")

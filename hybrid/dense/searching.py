@@ -12,7 +12,7 @@ import numpy as np
 from hybrid.dense.indexing import check_encoder, read_index
 from hybrid.errors import InputError
 from hybrid.formats import Run, read_topics
-from hybrid.formats._text import json_lines
+from hybrid.formats.text import json_lines
 from hybrid.io import atomic_write
 
 

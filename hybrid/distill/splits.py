@@ -15,7 +15,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from hybrid.formats import Qrels
-from hybrid.formats._text import json_lines
+from hybrid.formats.text import json_lines
 from hybrid.io import atomic_write
 
 DEV_FRACTION = 0.2

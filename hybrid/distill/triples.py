@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from hybrid.errors import InputError
 from hybrid.formats import Qrels, Run, iter_corpus, read_topics
-from hybrid.formats._text import json_lines, numbered_lines
+from hybrid.formats.text import json_lines, numbered_lines
 from hybrid.io import atomic_write
 
 SHUFFLE_LIMIT = 256 * 2**20  # files up to this size are shuffled in memory; larger ones stream in file order

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from hybrid import datasets
 from hybrid.errors import InputError
-from hybrid.formats._text import json_lines, numbered_lines
+from hybrid.formats.text import json_lines, numbered_lines
 
 
 class Document(NamedTuple):

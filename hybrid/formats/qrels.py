@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hybrid import datasets
 from hybrid.errors import InputError
-from hybrid.formats._text import numbered_lines
+from hybrid.formats.text import numbered_lines
 from hybrid.io import atomic_write
 
 BEIR_HEADER = ("query-id", "corpus-id", "score")

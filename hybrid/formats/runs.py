@@ -28,7 +28,7 @@ from hybrid import columns
 from hybrid._threads import ordered_map
 from hybrid.errors import InputError
 from hybrid.formats import _runio
-from hybrid.formats._text import BOM, GZIP_ERRORS, check_file, is_gzip, numbered_lines
+from hybrid.formats.text import BOM, GZIP_ERRORS, check_file, is_gzip, numbered_lines
 from hybrid.io import atomic_write
 
 TREC_COLUMNS = ("qid", "q0", "docid", "rank", "score", "tag")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hybrid import datasets
 from hybrid.errors import InputError
-from hybrid.formats._text import json_lines, numbered_lines
+from hybrid.formats.text import json_lines, numbered_lines
 
 
 def read_topics(name_or_path: str | os.PathLike[str]) -> dict[str, str]:

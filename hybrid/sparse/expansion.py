@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hybrid.errors import InputError
 from hybrid.formats import count_documents, iter_corpus
-from hybrid.formats._text import json_lines, open_text
+from hybrid.formats.text import json_lines, open_text
 from hybrid.io import atomic_write
 
 # docTTTTTquery's sampling set-up: top-k sampling with k=10, 40 samples per passage.

@@ -1,4 +1,5 @@
-"""Line reading shared by the format readers: gzip-aware, BOM- and CRLF-tolerant, numbered."""
+"""Line reading shared by the format readers and every other reader of text inputs (lists, expansions,
+embedding files): gzip-aware, BOM- and CRLF-tolerant, numbered, errors naming file and line."""
 
 from __future__ import annotations
 
