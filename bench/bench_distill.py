@@ -109,6 +109,13 @@ def parse_args() -> argparse.Namespace:
         "--beta", type=float, help="BM25 weight of the hybrid teacher (default: tuned on dev)"
     )
     parser.add_argument(
+        "--pseudo-queries",
+        type=int,
+        default=0,
+        help="N > 0: N documents' last sentences as extra unjudged training queries for both students "
+        "(hybrid.distill.pseudo; the distilled one learns the teacher's scores on them)",
+    )
+    parser.add_argument(
         "--checkpoint-every", type=int, default=5, help="training checkpoint interval (steps)"
     )
     parser.add_argument(
@@ -171,18 +178,25 @@ class Bench:
             s: self.cached_run(f"bm25.{s}", lambda s=s: sparse.search(index, self.topics[s])) for s in SPLITS
         }
 
+    def dense_index(self, name: str, encoder, corpus) -> Path:
+        """A flat index of ``corpus`` under ``work/indexes/name`` (resumes from its saved chunks)."""
+        from hybrid.dense import build_index
+
+        index = self.work / "indexes" / name
+        if not index.exists():
+            started = time.perf_counter()
+            build_index(corpus, encoder, index, chunk_size=512)
+            self.put(["seconds", f"encode {name}"], round(time.perf_counter() - started))
+        return index
+
     def dense_runs(self, name: str, model: str) -> dict[str, Run]:
         """Runs of a model folder over every split, through hybrid.dense as a user would run them."""
-        from hybrid.dense import build_index, load_encoder, search
+        from hybrid.dense import load_encoder, search
 
         paths = {s: self.work / "runs" / f"{name}.{s}.trec" for s in SPLITS}
         if not all(p.exists() for p in paths.values()):
             encoder = load_encoder(model, batch_size=32)
-            index = self.work / "indexes" / name
-            if not index.exists():
-                started = time.perf_counter()
-                build_index(self.corpus, encoder, index, chunk_size=512)
-                self.put(["seconds", f"encode {name}"], round(time.perf_counter() - started))
+            index = self.dense_index(name, encoder, self.corpus)
             for split, path in paths.items():
                 if not path.exists():
                     search(index, self.topics[split], encoder, hits=1000, threads=self.args.threads).write(
@@ -192,15 +206,17 @@ class Bench:
 
     # ---- stages 2-5 -----------------------------------------------------------------------------------
 
-    def lists(self, name: str, split: str, runs: list[Run], teacher_scores=None) -> Path:
+    def lists(self, name: str, split: str, runs: list[Run], teacher_scores=None, pseudo=None) -> Path:
+        """Candidate lists of a split's judged queries, or of ``pseudo`` = (topics, qrels, corpus)."""
         from hybrid.distill.triples import mine_lists
 
         path = self.work / f"{name}.jsonl"
         if not path.exists():
+            topics, qrels, corpus = pseudo or (self.topics[split], self.qrels[split], self.corpus)
             _, count = mine_lists(
-                self.topics[split], self.qrels[split], runs, self.corpus, path, depth=self.args.depth,
-                negatives=self.args.negatives, seed=0, teacher_scores=teacher_scores,
-                positives_per_query=POSITIVES_PER_QUERY[self.args.collection],
+                topics, qrels, runs, corpus, path, depth=self.args.depth, negatives=self.args.negatives,
+                seed=0, teacher_scores=teacher_scores,
+                positives_per_query=None if pseudo else POSITIVES_PER_QUERY[self.args.collection],
             )  # fmt: skip
             self.put(["lists", name], count)
         return path
@@ -317,6 +333,51 @@ class Bench:
         self.put(["dev", "tau log-likelihood"], {**shown, str(best): round(likelihood[best], 4)})
         self.put(["dev", "tau"], best)
         return best
+
+    def pseudo_queries(self, maxsim, bm25: Run, beta: float, lists: Path):
+        """Stage 5b (``--pseudo-queries N``): N documents' last sentences as unjudged training queries
+        (hybrid.distill.pseudo), each with its source, shortened, as pseudo-positive. Their lists come
+        from BM25 and the initial MiniLM over the shortened corpus, their teacher scores from the same
+        teacher against it; returns the teacher over every query and the student lists plus these."""
+        from hybrid import sparse
+        from hybrid.dense import load_encoder, search
+        from hybrid.distill.pseudo import last_sentence_queries
+        from hybrid.distill.scores import TeacherScores, score_matrix, stacked
+        from hybrid.distill.teacher import ColBERT
+        from hybrid.io import atomic_write
+
+        if self.args.teacher_folds != 1:
+            raise SystemExit("--pseudo-queries needs one teacher (--teacher-folds 1)")
+        folder = self.work / "pseudo"
+        folder.mkdir(exist_ok=True)
+        corpus = folder / "corpus.jsonl"
+        topics, qrels = last_sentence_queries(self.corpus, corpus, self.args.pseudo_queries)
+        if not (folder / "bm25").exists():
+            sparse.build_index(corpus, folder / "bm25")
+        pseudo_bm25 = self.cached_run("pseudo-bm25", lambda: sparse.search(folder / "bm25", topics))
+
+        def initial() -> Run:
+            encoder = load_encoder(self.minilm, batch_size=32)
+            index = self.dense_index("pseudo-initial", encoder, corpus)
+            return search(index, topics, encoder, hits=1000, threads=self.args.threads)
+
+        pseudo_initial = self.cached_run("pseudo-initial", initial)
+        path = self.work / "pseudo-maxsim.npz"
+        if not path.exists():
+            started = time.perf_counter()
+            score_matrix(ColBERT.from_pretrained(self.work / "teacher"), topics, corpus).save(path)
+            self.put(["seconds", "pseudo teacher scores"], round(time.perf_counter() - started))
+        merged = Run.from_dict(bm25.to_dict() | pseudo_bm25.to_dict(), name="bm25")
+        teacher = stacked([maxsim, TeacherScores.load(path)])
+        teacher = teacher.with_bm25(merged, beta) if beta else teacher
+        pseudo_lists = self.lists(
+            "lists-pseudo", "fit", [pseudo_bm25, pseudo_initial], teacher, (topics, qrels, corpus)
+        )
+        combined = self.work / "lists-student+pseudo.jsonl"
+        if not combined.exists():
+            with atomic_write(combined) as out:
+                out.write(lists.read_text(encoding="utf-8") + pseudo_lists.read_text(encoding="utf-8"))
+        return teacher, combined
 
     # ---- stages 6-7 -----------------------------------------------------------------------------------
 
@@ -435,6 +496,8 @@ def main() -> None:
     dev_lists = bench.lists("lists-dev", "dev", [bm25["dev"], initial["dev"]], teacher)
     tau = bench.choose_tau(teacher, dev_lists)
     lists = bench.lists("lists-student", "fit", [bm25["fit"], initial["fit"]], teacher)
+    if args.pseudo_queries:
+        teacher, lists = bench.pseudo_queries(maxsim, everything, beta, lists)
     if args.only == "prepare":
         return
     for seed in [args.seed_only] if args.only == "seed" else seeds:

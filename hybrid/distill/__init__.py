@@ -21,6 +21,8 @@ _LAZY = {
     "TeacherScores": "hybrid.distill.scores",
     "score_matrix": "hybrid.distill.scores",
     "cross_fitted": "hybrid.distill.scores",
+    "stacked": "hybrid.distill.scores",
+    "last_sentence_queries": "hybrid.distill.pseudo",
     "split_qrels": "hybrid.distill.splits",
     "fold_queries": "hybrid.distill.splits",
     "LossWeights": "hybrid.distill.training",

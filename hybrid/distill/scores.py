@@ -112,6 +112,18 @@ def cross_fitted(fold_scores: Sequence[TeacherScores], folds: Sequence[Collectio
     return TeacherScores(first.qids, first.docids, scores)
 
 
+def stacked(matrices: Sequence[TeacherScores]) -> TeacherScores:
+    """One matrix holding the rows of several over the same documents (say, the labelled queries'
+    and pseudo-queries' scores, each against its own version of the corpus); query ids must differ."""
+    first = matrices[0]
+    if any(m.docids != first.docids for m in matrices):
+        raise ValueError("stacked score matrices must share their documents, in the same order")
+    qids = [q for m in matrices for q in m.qids]
+    if len(set(qids)) != len(qids):
+        raise ValueError("stacked score matrices must not share a query id")
+    return TeacherScores(qids, first.docids, np.concatenate([m.scores for m in matrices]))
+
+
 def score_matrix(
     teacher,
     topics: str | os.PathLike[str] | Mapping[str, str] | Sequence,

@@ -13,7 +13,7 @@ import torch
 
 from hybrid import Run
 from hybrid.distill.loop import TrainingOptions
-from hybrid.distill.scores import TeacherScores, cross_fitted
+from hybrid.distill.scores import TeacherScores, cross_fitted, stacked
 from hybrid.distill.training import (
     LossWeights,
     kd_loss,
@@ -113,6 +113,18 @@ def test_cross_fitted_scores_never_come_from_a_teacher_trained_on_the_query():
     np.testing.assert_allclose(crossed.lookup(["dev"], docids)[0], mean, rtol=1e-6)
     with pytest.raises(ValueError, match="same ids"):
         cross_fitted([without_first, TeacherScores(qids, ["b", "a"], without_second.scores)], folds)
+
+
+def test_stacked_scores_keep_each_matrix_rows():
+    docids = ["a", "b"]
+    labelled = TeacherScores(["q1", "q2"], docids, np.array([[1.0, 2.0], [3.0, 4.0]]))
+    pseudo = TeacherScores(["last-a"], docids, np.array([[5.0, 6.0]]))
+    both = stacked([labelled, pseudo])
+    assert both.lookup(["last-a", "q1"], ["b", "a"]).tolist() == [[6.0, 5.0], [2.0, 1.0]]
+    with pytest.raises(ValueError, match="share their documents"):
+        stacked([labelled, TeacherScores(["last-a"], ["b", "a"], pseudo.scores)])
+    with pytest.raises(ValueError, match="query id"):
+        stacked([labelled, labelled])
 
 
 @pytest.fixture
