@@ -11,8 +11,8 @@ The recipe (protocol: fit on the training queries' fit part, choose on dev, scor
   1. BM25 runs; the initial student (all-MiniLM-L6-v2 in its own convention: mean pooling,
      normalised, 256 tokens) run over the fit, dev and test queries.
   2. Candidate lists: each judged (query, positive) of the fit split with --negatives hard negatives
-     drawn from the union of the top --depth hits of BM25 and of the initial student, never a judged
-     positive.
+     drawn from the union of the top --depth hits of BM25 and of the initial student (less their top
+     --skip), never a judged positive; --positive-depth N keeps the positives either ranks in its top N.
   3. Teacher: ColBERT (MiniLM + 128-d projection) trained on those lists (softmax CE of the positive
      against its hard negatives) for --teacher-epochs. Cross-fitted with --teacher-folds K > 1:
      K teachers, each trained without one fold of the fit queries, so that no fit query's targets
@@ -74,6 +74,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="torch and FAISS threads")
     parser.add_argument("--depth", type=int, default=30, help="hard negatives come from each run's top DEPTH")
     parser.add_argument("--negatives", type=int, default=3, help="hard negatives per list")
+    parser.add_argument(
+        "--skip", type=int, default=0, help="no negative from any run's top SKIP (loose judgments: NFCorpus)"
+    )
+    parser.add_argument(
+        "--positive-depth",
+        type=int,
+        help="keep only judged positives that BM25 or the initial MiniLM rank in their top N (all)",
+    )
     parser.add_argument("--batch-size", type=int, default=16, help="lists per step")
     parser.add_argument(
         "--epochs",
@@ -215,8 +223,9 @@ class Bench:
             topics, qrels, corpus = pseudo or (self.topics[split], self.qrels[split], self.corpus)
             _, count = mine_lists(
                 topics, qrels, runs, corpus, path, depth=self.args.depth, negatives=self.args.negatives,
-                seed=0, teacher_scores=teacher_scores,
+                seed=0, teacher_scores=teacher_scores, skip=self.args.skip,
                 positives_per_query=None if pseudo else POSITIVES_PER_QUERY[self.args.collection],
+                positive_depth=None if pseudo else self.args.positive_depth,
             )  # fmt: skip
             self.put(["lists", name], count)
         return path

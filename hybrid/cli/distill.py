@@ -60,6 +60,12 @@ def _register_lists(train) -> None:
     parser.add_argument("--depth", type=int, default=30, help="negatives come from each run's top DEPTH (30)")
     parser.add_argument("--negatives", type=int, default=3, help="hard negatives per list (3)")
     parser.add_argument("--positives-per-query", type=int, help="keep at most N positives per query (all)")
+    parser.add_argument(
+        "--skip", type=int, default=0, help="no negative from any run's top SKIP hits (0; loose judgments)"
+    )
+    parser.add_argument(
+        "--positive-depth", type=int, help="keep only positives some run ranks in its top N (all)"
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed of the negative sampling (42)")
     _add_teacher_scores(parser, "teacher score matrix (.npz) for false-negative filtering")
     add_overwrite(parser)
@@ -303,6 +309,8 @@ def run_lists(args) -> int:
         teacher_scores=_stored_teacher(args) if args.teacher_scores else None,
         positives_per_query=args.positives_per_query,
         overwrite=args.overwrite,
+        skip=args.skip,
+        positive_depth=args.positive_depth,
     )
     done(f"wrote {count} lists to {path}")
     return 0

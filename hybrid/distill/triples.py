@@ -172,7 +172,7 @@ def mine_triples(
 
     Queries without positives or without any negative candidate are skipped.
     """
-    topics, qrels, pools = _judged_pools(topics, qrels, [run], depth)
+    topics, qrels, pools, _ = _judged_pools(topics, qrels, [run], depth)
     pairs = _draw_negatives(topics, qrels, pools, negatives_per_positive, seed)
     if not pairs:
         raise ValueError("no triples: no query has both a judged positive in the corpus and a run negative")
@@ -203,6 +203,8 @@ def mine_lists(
     teacher_scores: Mapping[str, Mapping[str, float]] | None = None,
     positives_per_query: int | None = None,
     overwrite: bool = False,
+    skip: int = 0,
+    positive_depth: int | None = None,
 ) -> tuple[Path, int]:
     """Write one candidate list per judged (query, positive) as JSON lines: the positive, then
     ``negatives`` passages drawn without replacement from the union of every run's top-``depth`` hits.
@@ -211,13 +213,20 @@ def mine_lists(
     ``teacher_scores`` (``{qid: {docid: score}}``), if the teacher scores it at least as high as every
     judged positive of the query (a likely unjudged relevant passage). ``positives_per_query`` keeps
     only that many positives of each query, the highest grades first (ties drawn at random; NFCorpus
-    judges about 40 passages per query). Returns (path, lists written);
+    judges about 40 passages per query). ``skip`` leaves every run's top ``skip`` hits out of the
+    negatives, and ``positive_depth`` keeps only the positives some run ranks in its top
+    ``positive_depth``: NFCorpus's training judgments are loose, so a judged passage drawn at random is
+    often less relevant than the unjudged hits near the top. Returns (path, lists written);
     queries without a positive in the corpus or without a negative are skipped.
     """
     if negatives < 1 or depth < 1:
         raise ValueError(f"negatives and depth must be positive (negatives={negatives}, depth={depth})")
-    topics, qrels, pools = _judged_pools(topics, qrels, runs, depth)
-    lists = _draw_negatives(topics, qrels, pools, negatives, seed, teacher_scores, positives_per_query)
+    if not 0 <= skip < depth:
+        raise ValueError(f"skip must be at least 0 and below depth (skip={skip}, depth={depth})")
+    topics, qrels, pools, reached = _judged_pools(topics, qrels, runs, depth, skip, positive_depth)
+    lists = _draw_negatives(
+        topics, qrels, pools, negatives, seed, teacher_scores, positives_per_query, reached
+    )
     texts = _passage_texts(corpus, lists)
     count = 0
     with atomic_write(output, overwrite=overwrite) as out:
@@ -241,16 +250,27 @@ def _judged_pools(
     qrels: str | os.PathLike[str] | Qrels,
     runs: list[str | os.PathLike[str] | Run],
     depth: int,
-) -> tuple[dict[str, str], Qrels, dict[str, list[str]]]:
-    """Topics and qrels (read if given as names or paths) and each query's candidate pool: the union of
-    every run's top-``depth`` hits, in run order."""
+    skip: int = 0,
+    positive_depth: int | None = None,
+) -> tuple[dict[str, str], Qrels, dict[str, list[str]], dict[str, set[str]] | None]:
+    """Topics and qrels (read if given as names or paths), each query's candidate pool (the union of
+    every run's hits ranked ``skip`` + 1 to ``depth``, in run order, less any run's top ``skip``) and,
+    with ``positive_depth``, the passages some run ranks in its top ``positive_depth``."""
     topics = topics if isinstance(topics, dict) else read_topics(topics)
     qrels = qrels if isinstance(qrels, Qrels) else Qrels.read(qrels)
     pools: dict[str, dict[str, None]] = {}
+    near_top: dict[str, set[str]] = {}
+    reached: dict[str, set[str]] = {}
     for run in runs:
-        for qid, docids, _ in (run if isinstance(run, Run) else Run.read(run)).top(depth):
-            pools.setdefault(qid, {}).update(dict.fromkeys(docids))
-    return topics, qrels, {qid: list(pool) for qid, pool in pools.items()}
+        for qid, docids, _ in (run if isinstance(run, Run) else Run.read(run)).top(
+            max(depth, positive_depth or 0)
+        ):
+            pools.setdefault(qid, {}).update(dict.fromkeys(docids[skip:depth]))
+            near_top.setdefault(qid, set()).update(docids[:skip])
+            if positive_depth is not None:
+                reached.setdefault(qid, set()).update(docids[:positive_depth])
+    pools_out = {qid: [d for d in pool if d not in near_top[qid]] for qid, pool in pools.items()}
+    return topics, qrels, pools_out, reached if positive_depth is not None else None
 
 
 def _draw_negatives(
@@ -261,12 +281,16 @@ def _draw_negatives(
     seed: int,
     teacher_scores: Mapping[str, Mapping[str, float]] | None = None,
     positives_per_query: int | None = None,
+    reached: Mapping[str, set[str]] | None = None,
 ) -> list[tuple[str, str, list[str]]]:
-    """(qid, positive, negatives) for every kept judged positive, negatives sampled from the query's pool."""
+    """(qid, positive, negatives) for every kept judged positive (with ``reached``, only those it
+    holds for the query), negatives sampled from the query's pool."""
     rng = random.Random(seed)
     drawn = []
     for qid in sorted(qrels):
         positives = sorted(d for d, grade in qrels[qid].items() if grade > 0)
+        if reached is not None:
+            positives = [d for d in positives if d in reached.get(qid, ())]
         if qid not in topics or not positives:
             continue
         if positives_per_query is not None and len(positives) > positives_per_query:

@@ -192,6 +192,21 @@ def test_positives_per_query_keeps_the_highest_grades(mining_data, tmp_path):
     assert count == 2 and {e.docids[0] for e in read_examples(path)} == {"d1", "d5"}
 
 
+def test_skip_and_positive_depth_keep_negatives_deep_and_positives_near_the_top(mining_data, tmp_path):
+    corpus, qrels, topics, bm25, student = mining_data
+    path, _ = mine_lists(topics, qrels, [bm25, student], corpus, tmp_path / "l.jsonl", depth=6, negatives=4,
+                         skip=2)  # fmt: skip
+    negatives = {q: set() for q in topics}
+    for example in read_examples(path):
+        negatives[example.qid] |= set(example.docids[1:])
+    # ranks 3-6 of either run, less any run's top 2 (q1: d0 d1 | d1 d9; q2: d9 d8 | d5 d4)
+    assert negatives == {"1": {"d2", "d3", "d4", "d5"}, "2": {"d6", "d7"}}
+    path, count = mine_lists(topics, qrels, [bm25], corpus, tmp_path / "p.jsonl", positive_depth=1)
+    assert count == 1 and [e.docids[0] for e in read_examples(path)] == ["d0"]  # q2's d5: rank 5
+    with pytest.raises(ValueError, match="skip"):
+        mine_lists(topics, qrels, [bm25], corpus, tmp_path / "x.jsonl", depth=5, skip=5)
+
+
 # ---- conventions ------------------------------------------------------------------------------------
 
 
