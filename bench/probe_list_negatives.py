@@ -5,7 +5,9 @@ negatives. With about 40 judged passages per NFCorpus training query, unjudged p
 are often as relevant as the judged one. For each window of ranks this probe draws, per fit query, one
 judged positive at random and 3 unjudged negatives from the union of BM25's and the initial MiniLM's
 hits in that window, and prints how often BM25 and the initial MiniLM score the positive above all
-three (chance: 1 in 4; a tie at the top counts its share). A judged positive outside a run's hits takes that query's lowest score.
+three (chance: 1 in 4; a tie at the top counts its share). A judged positive outside a run's hits
+takes that query's lowest score. Then the same with the positive drawn among the judged passages one
+run ranks in its top 100, scored by the other run only (the chooser would agree by construction).
 
 ``python -m bench.probe_list_negatives --run DIR`` where ``DIR`` is a ``bench/bench_distill.py`` output
 (its fit runs ``work/runs/{bm25,initial}.fit.trec`` and ``summary.json``).
@@ -47,19 +49,26 @@ def main() -> None:
     qrels = Qrels.read(json.loads((folder / "summary.json").read_text())["splits"]["fit"])
     runs = {n: Run.read(folder / "work" / "runs" / f"{n}.fit.trec").to_dict() for n in RUNS}
     ranked = {n: {q: sorted(h, key=h.get, reverse=True) for q, h in run.items()} for n, run in runs.items()}
-    for low, high in WINDOWS:
-        rng = random.Random(0)
-        first: dict[str, list[float]] = {n: [] for n in RUNS}
-        for qid in qrels.query_ids:
-            judged = sorted(d for d, grade in qrels[qid].items() if grade > 0)
-            pool = sorted({d for n in RUNS for d in ranked[n].get(qid, [])[low:high]} - set(judged))
-            if not judged or len(pool) < args.negatives:
-                continue
-            positive, negatives = rng.choice(judged), rng.sample(pool, args.negatives)
-            for n in RUNS:
-                first[n].append(positive_first(runs[n].get(qid, {}), positive, negatives))
-        shares = ", ".join(f"{n} {np.mean(first[n]):.3f}" for n in RUNS)
-        print(f"negatives from ranks {low + 1}-{high}: {len(first['bm25'])} lists; positive first: {shares}")
+    for positive_depth in (None, 100):
+        for low, high in WINDOWS:
+            for chooser in RUNS if positive_depth else (None,):
+                rng = random.Random(0)
+                first: dict[str, list[float]] = {n: [] for n in RUNS}
+                for qid in qrels.query_ids:
+                    judged = sorted(d for d, grade in qrels[qid].items() if grade > 0)
+                    pool = sorted({d for n in RUNS for d in ranked[n].get(qid, [])[low:high]} - set(judged))
+                    if chooser is not None:
+                        judged = [d for d in ranked[chooser].get(qid, [])[:positive_depth] if d in judged]
+                    if not judged or len(pool) < args.negatives:
+                        continue
+                    positive, negatives = rng.choice(judged), rng.sample(pool, args.negatives)
+                    for n in RUNS:
+                        first[n].append(positive_first(runs[n].get(qid, {}), positive, negatives))
+                judges = [n for n in RUNS if n != chooser]
+                shares = ", ".join(f"{n} {np.mean(first[n]):.3f}" for n in judges)
+                chosen = f"positive from {chooser}'s top {positive_depth}" if chooser else "any positive"
+                print(f"{chosen}, negatives from ranks {low + 1}-{high}: {len(first[judges[0]])} lists; "
+                      f"positive first: {shares}")  # fmt: skip
 
 
 if __name__ == "__main__":
