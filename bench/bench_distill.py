@@ -124,6 +124,14 @@ def parse_args() -> argparse.Namespace:
         "(hybrid.distill.pseudo; the distilled one learns the teacher's scores on them)",
     )
     parser.add_argument(
+        "--pseudo-filter",
+        choices=("teacher", "none"),
+        default="teacher",
+        help="teacher: pseudo-query negatives pass the teacher's false-negative filter, as the labelled "
+        "lists do (the teacher then agrees with every pseudo-label); none: GPL's way, the teacher's "
+        "scores alone say where a pseudo-label is wrong",
+    )
+    parser.add_argument(
         "--checkpoint-every", type=int, default=5, help="training checkpoint interval (steps)"
     )
     parser.add_argument(
@@ -379,10 +387,12 @@ class Bench:
         merged = Run.from_dict(bm25.to_dict() | pseudo_bm25.to_dict(), name="bm25")
         teacher = stacked([maxsim, TeacherScores.load(path)])
         teacher = teacher.with_bm25(merged, beta) if beta else teacher
+        unfiltered = self.args.pseudo_filter == "none"
         pseudo_lists = self.lists(
-            "lists-pseudo", "fit", [pseudo_bm25, pseudo_initial], teacher, (topics, qrels, corpus)
-        )
-        combined = self.work / "lists-student+pseudo.jsonl"
+            "lists-pseudo-unfiltered" if unfiltered else "lists-pseudo", "fit", [pseudo_bm25, pseudo_initial],
+            None if unfiltered else teacher, (topics, qrels, corpus),
+        )  # fmt: skip
+        combined = self.work / f"lists-student+{pseudo_lists.stem.removeprefix('lists-')}.jsonl"
         if not combined.exists():
             with atomic_write(combined) as out:
                 out.write(lists.read_text(encoding="utf-8") + pseudo_lists.read_text(encoding="utf-8"))
