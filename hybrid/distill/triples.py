@@ -223,6 +223,8 @@ def mine_lists(
         raise ValueError(f"negatives and depth must be positive (negatives={negatives}, depth={depth})")
     if not 0 <= skip < depth:
         raise ValueError(f"skip must be at least 0 and below depth (skip={skip}, depth={depth})")
+    if positive_depth is not None and positive_depth < 1:
+        raise ValueError(f"positive depth must be positive, got {positive_depth}")
     topics, qrels, pools, reached = _judged_pools(topics, qrels, runs, depth, skip, positive_depth)
     lists = _draw_negatives(
         topics, qrels, pools, negatives, seed, teacher_scores, positives_per_query, reached
@@ -269,8 +271,8 @@ def _judged_pools(
             near_top.setdefault(qid, set()).update(docids[:skip])
             if positive_depth is not None:
                 reached.setdefault(qid, set()).update(docids[:positive_depth])
-    pools_out = {qid: [d for d in pool if d not in near_top[qid]] for qid, pool in pools.items()}
-    return topics, qrels, pools_out, reached if positive_depth is not None else None
+    deep = {qid: [d for d in pool if d not in near_top[qid]] for qid, pool in pools.items()}
+    return topics, qrels, deep, reached if positive_depth is not None else None
 
 
 def _draw_negatives(

@@ -205,6 +205,8 @@ def test_skip_and_positive_depth_keep_negatives_deep_and_positives_near_the_top(
     assert count == 1 and [e.docids[0] for e in read_examples(path)] == ["d0"]  # q2's d5: rank 5
     with pytest.raises(ValueError, match="skip"):
         mine_lists(topics, qrels, [bm25], corpus, tmp_path / "x.jsonl", depth=5, skip=5)
+    with pytest.raises(ValueError, match="positive depth"):
+        mine_lists(topics, qrels, [bm25], corpus, tmp_path / "x.jsonl", positive_depth=0)
 
 
 # ---- conventions ------------------------------------------------------------------------------------
