@@ -25,6 +25,9 @@ The recipe (protocol: fit on the training queries' fit part, choose on dev, scor
   5. Student lists: step 2 again, now also dropping candidates the (hybrid) teacher scores at least as
      high as every judged positive (teacher-assisted false-negative filtering). The same lists, steps,
      initialisation and seeds serve both trained arms.
+     With --pseudo-queries N, N documents' last sentences join them as unjudged queries (their source,
+     without that sentence, as pseudo-positive; lists from a corpus where every document lost its last
+     sentence; teacher-filtered unless --pseudo-filter none).
   6. Per seed: "no-teacher" (in-batch CE over all passages of the batch: positives and hard
      negatives) and "distilled" (the same CE + in-batch KD + KL over each query's own list, targets
      from the stored teacher scores at tau), both from MiniLM in its own convention.
