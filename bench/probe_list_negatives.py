@@ -37,6 +37,29 @@ def positive_first(scores: dict[str, float], positive: str, negatives: list[str]
     return 0.0 if max(others) > top else 1.0 / (1 + others.count(top))
 
 
+def drawn_lists(
+    qrels: Qrels,
+    ranked: dict[str, dict[str, list[str]]],
+    window: tuple[int, int],
+    negatives: int,
+    chooser: str | None = None,
+    positive_depth: int = 100,
+) -> list[tuple[str, str, list[str]]]:
+    """Per query, (qid, positive, negatives): a judged positive (with ``chooser``, one that run ranks in
+    its top ``positive_depth``) and unjudged negatives from every run's ranks in ``window``."""
+    rng = random.Random(0)
+    low, high = window
+    drawn = []
+    for qid in qrels.query_ids:
+        judged = sorted(d for d, grade in qrels[qid].items() if grade > 0)
+        pool = sorted({d for run in ranked.values() for d in run.get(qid, [])[low:high]} - set(judged))
+        if chooser is not None:
+            judged = [d for d in ranked[chooser].get(qid, [])[:positive_depth] if d in judged]
+        if judged and len(pool) >= negatives:
+            drawn.append((qid, rng.choice(judged), rng.sample(pool, negatives)))
+    return drawn
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -49,26 +72,18 @@ def main() -> None:
     qrels = Qrels.read(json.loads((folder / "summary.json").read_text())["splits"]["fit"])
     runs = {n: Run.read(folder / "work" / "runs" / f"{n}.fit.trec").to_dict() for n in RUNS}
     ranked = {n: {q: sorted(h, key=h.get, reverse=True) for q, h in run.items()} for n, run in runs.items()}
-    for positive_depth in (None, 100):
+    for chooser in (None, *RUNS):
         for low, high in WINDOWS:
-            for chooser in RUNS if positive_depth else (None,):
-                rng = random.Random(0)
-                first: dict[str, list[float]] = {n: [] for n in RUNS}
-                for qid in qrels.query_ids:
-                    judged = sorted(d for d, grade in qrels[qid].items() if grade > 0)
-                    pool = sorted({d for n in RUNS for d in ranked[n].get(qid, [])[low:high]} - set(judged))
-                    if chooser is not None:
-                        judged = [d for d in ranked[chooser].get(qid, [])[:positive_depth] if d in judged]
-                    if not judged or len(pool) < args.negatives:
-                        continue
-                    positive, negatives = rng.choice(judged), rng.sample(pool, args.negatives)
-                    for n in RUNS:
-                        first[n].append(positive_first(runs[n].get(qid, {}), positive, negatives))
-                judges = [n for n in RUNS if n != chooser]
-                shares = ", ".join(f"{n} {np.mean(first[n]):.3f}" for n in judges)
-                chosen = f"positive from {chooser}'s top {positive_depth}" if chooser else "any positive"
-                print(f"{chosen}, negatives from ranks {low + 1}-{high}: {len(first[judges[0]])} lists; "
-                      f"positive first: {shares}")  # fmt: skip
+            lists = drawn_lists(qrels, ranked, (low, high), args.negatives, chooser)
+            judges = [n for n in RUNS if n != chooser]
+            shares = ", ".join(
+                f"{n} {np.mean([positive_first(runs[n].get(q, {}), p, negs) for q, p, negs in lists]):.3f}"
+                for n in judges
+            )
+            chosen = f"positive from {chooser}'s top 100" if chooser else "any positive"
+            print(
+                f"{chosen}, negatives from ranks {low + 1}-{high}: {len(lists)} lists; positive first: {shares}"
+            )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,8 @@ import json
 import time
 from pathlib import Path
 
-from bench.probe_title_queries import MEASURES, target_statistics
-from hybrid import Run, evaluate, sparse
+from bench.probe_title_queries import MEASURES, compare_targets
+from hybrid import evaluate, sparse
 from hybrid.distill.pseudo import last_sentence_queries
 
 
@@ -41,9 +41,8 @@ def main() -> None:
     import torch
 
     from hybrid.dense import build_index, load_encoder, search
-    from hybrid.distill.scores import TeacherScores, score_matrix
+    from hybrid.distill.scores import score_matrix
     from hybrid.distill.teacher import ColBERT
-    from hybrid.distill.triples import mine_lists
 
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
@@ -76,14 +75,8 @@ def main() -> None:
         scores = evaluate(qrels, ranking, MEASURES, complete=True)
         print(f"{name} on last-sentence queries:", {k: round(v, 4) for k, v in scores.items()})
 
-    lists = probe / "lists.jsonl"
-    mine_lists(topics, qrels, [bm25, rankings["initial MiniLM"]], passages, lists, negatives=3, seed=0,
-               teacher_scores=hybrid_teacher, overwrite=True)  # fmt: skip
-    print(f"last-sentence lists at tau {tau}:", target_statistics(hybrid_teacher, lists, tau))
-    runs = [Run.read(work / "runs" / f"bm25.{split}.trec").to_dict() for split in ("fit", "dev")]
-    teacher = TeacherScores.load(work / "teacher-maxsim.npz", Run.from_dict(runs[0] | runs[1]), beta)
-    for split, path in (("fit", "lists-student.jsonl"), ("dev", "lists-dev.jsonl")):
-        print(f"{split} lists at tau {tau}:", target_statistics(teacher, work / path, tau))
+    compare_targets("last-sentence", topics, qrels, [bm25, rankings["initial MiniLM"]], passages, work,
+                    hybrid_teacher, beta, tau)  # fmt: skip
 
 
 if __name__ == "__main__":

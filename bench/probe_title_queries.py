@@ -42,6 +42,22 @@ def target_statistics(teacher, lists: Path, tau: float) -> dict[str, float]:
             "top1": round(float(np.mean(first)), 4)}  # fmt: skip
 
 
+def compare_targets(kind: str, topics, qrels, runs, passages, work: Path, hybrid_teacher, beta, tau) -> None:
+    """Mine lists for the probe's ``kind`` of pseudo-queries (negatives from ``runs``, teacher-filtered)
+    and print the teacher's target statistics on them next to the bench's fit and dev lists."""
+    from hybrid.distill.scores import TeacherScores
+    from hybrid.distill.triples import mine_lists
+
+    lists = work / f"probe-{kind.replace(' ', '-')}-lists.jsonl"
+    mine_lists(topics, qrels, runs, passages, lists, negatives=3, seed=0, teacher_scores=hybrid_teacher,
+               overwrite=True)  # fmt: skip
+    print(f"{kind} lists at tau {tau}:", target_statistics(hybrid_teacher, lists, tau))
+    bm25 = [Run.read(work / "runs" / f"bm25.{split}.trec").to_dict() for split in ("fit", "dev")]
+    teacher = TeacherScores.load(work / "teacher-maxsim.npz", Run.from_dict(bm25[0] | bm25[1]), beta)
+    for split, path in (("fit", "lists-student.jsonl"), ("dev", "lists-dev.jsonl")):
+        print(f"{split} lists at tau {tau}:", target_statistics(teacher, work / path, tau))
+
+
 def without_titles(corpus: str, output: Path) -> Path:
     """A copy of ``corpus`` whose documents keep their text only (BEIR JSON lines, empty titles)."""
     from hybrid.io import atomic_write
@@ -72,9 +88,8 @@ def main() -> None:
     import torch
 
     from hybrid.dense import load_encoder, search
-    from hybrid.distill.scores import TeacherScores, score_matrix
+    from hybrid.distill.scores import score_matrix
     from hybrid.distill.teacher import ColBERT
-    from hybrid.distill.triples import mine_lists
 
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
@@ -101,14 +116,7 @@ def main() -> None:
                           ("hybrid teacher", hybrid_teacher.rerank(bm25))):  # fmt: skip
         print(f"{name} on title queries:", evaluate(qrels, ranking, MEASURES))
 
-    lists = work / "probe-title-lists.jsonl"
-    mine_lists(topics, qrels, [bm25, dense], passages, lists, negatives=3, seed=0,
-               teacher_scores=hybrid_teacher, overwrite=True)  # fmt: skip
-    print(f"title lists at tau {tau}:", target_statistics(hybrid_teacher, lists, tau))
-    runs = [Run.read(work / "runs" / f"bm25.{split}.trec").to_dict() for split in ("fit", "dev")]
-    teacher = TeacherScores.load(work / "teacher-maxsim.npz", Run.from_dict(runs[0] | runs[1]), beta)
-    for split, path in (("fit", "lists-student.jsonl"), ("dev", "lists-dev.jsonl")):
-        print(f"{split} lists at tau {tau}:", target_statistics(teacher, work / path, tau))
+    compare_targets("title", topics, qrels, [bm25, dense], passages, work, hybrid_teacher, beta, tau)
 
 
 if __name__ == "__main__":
