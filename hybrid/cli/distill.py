@@ -1,4 +1,4 @@
-"""``hybrid train triples|teacher|student`` and ``hybrid rerank``: TCT-ColBERT distillation."""
+"""``hybrid train triples|lists|pseudo-queries|teacher-scores|teacher|student`` and ``hybrid rerank``: TCT-ColBERT distillation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from hybrid.cli._common import add_overwrite, add_ray, add_run_output, done, ray_options
+from hybrid.cli._common import add_overwrite, add_ray, add_run_output, done, positive_int, ray_options
 
 # Provisional: the earlier reduced run found tau 0.25 near one-hot and tau 1 no worse; bench_distill
 # calibrates tau on scifact-train-dev, and that value replaces this one once it is recorded.
@@ -17,6 +17,7 @@ TAU_DEFAULT = 1.0
 def register(groups) -> None:
     _register_triples(groups.train)
     _register_lists(groups.train)
+    _register_pseudo_queries(groups.train)
     _register_teacher_scores(groups.train)
     _register_teacher(groups.train)
     _register_student(groups.train)
@@ -70,6 +71,23 @@ def _register_lists(train) -> None:
     _add_teacher_scores(parser, "teacher score matrix (.npz) for false-negative filtering")
     add_overwrite(parser)
     parser.set_defaults(handler=run_lists)
+
+
+def _register_pseudo_queries(train) -> None:
+    parser = train.add_parser(
+        "pseudo-queries",
+        help="make training queries from a corpus without judgments (last sentences, inverse cloze)",
+        description="Write an unjudged corpus's pseudo-queries to a folder: corpus.jsonl, the corpus with every "
+        "document's last sentence removed; queries.jsonl, --count of those sentences (ids last-<docid>); and "
+        "qrels.txt, each query's source as its one positive. Index the shortened corpus, search the queries, "
+        "then mine lists (`train lists`) and distil as for judged queries.",
+    )
+    parser.add_argument("--corpus", required=True, help="corpus (name such as scifact, or path)")
+    parser.add_argument("--count", type=positive_int, required=True, help="queries to draw")
+    parser.add_argument("--output", required=True, help="folder to write")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the draw (0)")
+    add_overwrite(parser)
+    parser.set_defaults(handler=run_pseudo_queries)
 
 
 def _add_teacher_scores(parser: argparse.ArgumentParser, help_text: str) -> None:
@@ -313,6 +331,14 @@ def run_lists(args) -> int:
         positive_depth=args.positive_depth,
     )
     done(f"wrote {count} lists to {path}")
+    return 0
+
+
+def run_pseudo_queries(args) -> int:
+    from hybrid.distill.pseudo import write_pseudo_queries
+
+    folder, count = write_pseudo_queries(args.corpus, args.output, args.count, args.seed, args.overwrite)
+    done(f"wrote {count} pseudo-queries, their qrels and the shortened corpus to {folder}")
     return 0
 
 

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from hybrid.formats import Qrels, iter_corpus
-from hybrid.io import atomic_write
+from hybrid.io import atomic_directory, atomic_write
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 MIN_SENTENCES = 4  # the source keeps at least three sentences
@@ -36,9 +36,11 @@ def last_sentence_queries(
     """Write ``corpus`` with every document's last sentence removed to ``output`` (BEIR JSON lines,
     replaced if present) and return ``count`` of those sentences, drawn with ``seed``, as topics
     ``{"last-<docid>": sentence}`` with qrels naming each one's source document."""
+    from tqdm.auto import tqdm
+
     removed: dict[str, str] = {}
     with atomic_write(Path(output), overwrite=True) as out:
-        for document in iter_corpus(corpus):
+        for document in tqdm(iter_corpus(corpus), desc="last sentences", unit="doc"):
             text = document.text
             parts = split_last_sentence(text)
             if parts is not None:
@@ -48,3 +50,26 @@ def last_sentence_queries(
     random.Random(seed).shuffle(sources)
     topics = {QUERY_PREFIX + docid: removed[docid] for docid in sources[:count]}
     return topics, Qrels({qid: {qid.removeprefix(QUERY_PREFIX): 1} for qid in topics})
+
+
+def write_pseudo_queries(
+    corpus: str | os.PathLike[str],
+    folder: str | os.PathLike[str],
+    count: int,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> tuple[Path, int]:
+    """Write an inverse-cloze training set to ``folder`` (built under a temporary name, then moved into
+    place): ``corpus.jsonl`` (every document without its last sentence), ``queries.jsonl`` (``count``
+    of those sentences, BEIR JSON lines) and ``qrels.txt`` (each query's source document, TREC qrels).
+    Returns the folder and the number of queries, which is below ``count`` when fewer documents qualify."""
+    with atomic_directory(folder, overwrite) as building:
+        topics, qrels = last_sentence_queries(corpus, building / "corpus.jsonl", count, seed)
+        if not topics:
+            raise ValueError(
+                f"no document of {corpus} has {MIN_SENTENCES} sentences and a last one of {MIN_WORDS}+ words"
+            )
+        with atomic_write(building / "queries.jsonl") as out:
+            out.writelines(json.dumps({"_id": qid, "text": text}) + "\n" for qid, text in topics.items())
+        qrels.write(building / "qrels.txt")
+    return Path(folder), len(topics)

@@ -1,6 +1,9 @@
 """Last-sentence pseudo-queries (inverse cloze) over a real collection."""
 
+import itertools
 import json
+
+import pytest
 
 from hybrid import iter_corpus
 from hybrid.distill.pseudo import last_sentence_queries, split_last_sentence
@@ -29,3 +32,74 @@ def test_queries_are_removed_from_their_sources_on_scifact(tmp_path):
         assert rows[source]["title"] == original[source].title
     again, _ = last_sentence_queries("scifact", tmp_path / "again.jsonl", count=50, seed=3)
     assert again == topics
+
+
+def test_pseudo_queries_command_feeds_bm25_and_list_mining(tmp_path, capsys):
+    """`train pseudo-queries` -> Lucene over the shortened corpus -> BM25 run -> `train lists`."""
+    from hybrid.cli import main
+    from hybrid.distill.triples import read_examples
+    from hybrid.formats import Qrels, read_topics
+
+    corpus = tmp_path / "slice.jsonl"
+    corpus.write_text(
+        "".join(
+            json.dumps({"_id": d.docid, "title": d.title, "text": d.text}) + "\n"
+            for d in itertools.islice(iter_corpus("scifact"), 300)
+        )
+    )
+    folder = tmp_path / "pseudo"
+    argv = [
+        "train",
+        "pseudo-queries",
+        "--corpus",
+        str(corpus),
+        "--count",
+        "40",
+        "--seed",
+        "5",
+        "--output",
+        str(folder),
+    ]
+    assert main(argv) == 0
+    assert "wrote 40 pseudo-queries" in capsys.readouterr().out
+    topics, qrels = read_topics(folder / "queries.jsonl"), Qrels.read(folder / "qrels.txt")
+    assert len(topics) == 40 and set(qrels) == set(topics)
+    assert main(argv) == 2 and "--overwrite" in capsys.readouterr().err  # nothing replaced silently
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pseudo", "slice.jsonl"]  # no temporary left
+
+    index, run, lists = tmp_path / "index", tmp_path / "bm25.trec", tmp_path / "lists.jsonl"
+    shortened = str(folder / "corpus.jsonl")
+    assert main(["index", "sparse", "--corpus", shortened, "--index", str(index)]) == 0
+    topics_file = str(folder / "queries.jsonl")
+    assert (
+        main(["search", "sparse", "--index", str(index), "--topics", topics_file, "--output", str(run)]) == 0
+    )
+    base = ["--topics", topics_file, "--qrels", str(folder / "qrels.txt"), "--corpus", shortened]
+    assert main(["train", "lists", *base, "--run", str(run), "--output", str(lists)]) == 0
+    examples = list(read_examples(lists))
+    assert {e.qid for e in examples} == set(topics)
+    for example in examples:  # the source is the positive, its copied sentence gone from it
+        assert example.docids[0] == next(iter(qrels[example.qid]))
+        assert topics[example.qid] not in example.passages[0] and len(example.docids) == 4
+
+
+def test_pseudo_queries_command_refuses_a_corpus_of_short_documents(tmp_path, capsys):
+    from hybrid.cli import main
+
+    corpus = tmp_path / "short.jsonl"
+    corpus.write_text(json.dumps({"_id": "d1", "text": "One sentence only."}) + "\n")
+    argv = [
+        "train",
+        "pseudo-queries",
+        "--corpus",
+        str(corpus),
+        "--count",
+        "5",
+        "--output",
+        str(tmp_path / "out"),
+    ]
+    assert main(argv) != 0
+    assert "no document of" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    with pytest.raises(SystemExit) as refused:
+        main([*argv[:-2], "--count", "0", "--output", str(tmp_path / "out")])
+    assert refused.value.code == 2 and "--count: must be a positive integer" in capsys.readouterr().err
