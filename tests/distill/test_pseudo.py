@@ -48,18 +48,7 @@ def test_pseudo_queries_command_feeds_bm25_and_list_mining(tmp_path, capsys):
         )
     )
     folder = tmp_path / "pseudo"
-    argv = [
-        "train",
-        "pseudo-queries",
-        "--corpus",
-        str(corpus),
-        "--count",
-        "40",
-        "--seed",
-        "5",
-        "--output",
-        str(folder),
-    ]
+    argv = [*_pseudo_queries(corpus, 40, folder), "--seed", "5"]
     assert main(argv) == 0
     assert "wrote 40 pseudo-queries" in capsys.readouterr().out
     topics, qrels = read_topics(folder / "queries.jsonl"), Qrels.read(folder / "qrels.txt")
@@ -88,18 +77,21 @@ def test_pseudo_queries_command_refuses_a_corpus_of_short_documents(tmp_path, ca
 
     corpus = tmp_path / "short.jsonl"
     corpus.write_text(json.dumps({"_id": "d1", "text": "One sentence only."}) + "\n")
-    argv = [
+    assert main(_pseudo_queries(corpus, 5, tmp_path / "out")) != 0
+    assert "no document of" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    with pytest.raises(SystemExit) as refused:
+        main(_pseudo_queries(corpus, 0, tmp_path / "out"))
+    assert refused.value.code == 2 and "--count: must be a positive integer" in capsys.readouterr().err
+
+
+def _pseudo_queries(corpus, count: int, output) -> list[str]:
+    return [
         "train",
         "pseudo-queries",
         "--corpus",
         str(corpus),
         "--count",
-        "5",
+        str(count),
         "--output",
-        str(tmp_path / "out"),
+        str(output),
     ]
-    assert main(argv) != 0
-    assert "no document of" in capsys.readouterr().err and not (tmp_path / "out").exists()
-    with pytest.raises(SystemExit) as refused:
-        main([*argv[:-2], "--count", "0", "--output", str(tmp_path / "out")])
-    assert refused.value.code == 2 and "--count: must be a positive integer" in capsys.readouterr().err
