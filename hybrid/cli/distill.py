@@ -1,4 +1,5 @@
-"""``hybrid train triples|lists|pseudo-queries|teacher-scores|teacher|student`` and ``hybrid rerank``: TCT-ColBERT distillation."""
+"""``hybrid train triples|lists|pseudo-queries|teacher-scores|teacher|student`` and ``hybrid rerank``:
+TCT-ColBERT distillation."""
 
 from __future__ import annotations
 

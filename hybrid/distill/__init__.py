@@ -1,5 +1,5 @@
-"""Distillation: a ColBERT teacher (MaxSim), triples and candidate lists with hard negatives, stored
-teacher scores, and in-batch + listwise KD into the dot-product student.
+"""Distillation: a ColBERT teacher (MaxSim), triples and candidate lists with hard negatives,
+pseudo-queries for unjudged corpora, stored teacher scores, and in-batch + listwise KD into the dot-product student.
 
 Importing this package is light; torch and transformers load inside the modules that need them.
 """
@@ -23,6 +23,7 @@ _LAZY = {
     "cross_fitted": "hybrid.distill.scores",
     "stacked": "hybrid.distill.scores",
     "last_sentence_queries": "hybrid.distill.pseudo",
+    "write_pseudo_queries": "hybrid.distill.pseudo",
     "split_qrels": "hybrid.distill.splits",
     "fold_queries": "hybrid.distill.splits",
     "LossWeights": "hybrid.distill.training",
