@@ -1,5 +1,6 @@
 """Distillation: a ColBERT teacher (MaxSim), triples and candidate lists with hard negatives,
-pseudo-queries for unjudged corpora, stored teacher scores, and in-batch + listwise KD into the dot-product student.
+pseudo-queries for unjudged corpora, stored teacher scores, and in-batch + listwise KD into the
+dot-product student.
 
 Importing this package is light; torch and transformers load inside the modules that need them.
 """
