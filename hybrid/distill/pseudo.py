@@ -69,7 +69,9 @@ def write_pseudo_queries(
             raise ValueError(
                 f"no document of {corpus} has {MIN_SENTENCES} sentences and a last one of {MIN_WORDS}+ words"
             )
-        with atomic_write(building / "queries.jsonl") as out:
-            out.writelines(json.dumps({"_id": qid, "text": text}) + "\n" for qid, text in topics.items())
+        lines = (json.dumps({"_id": qid, "text": text}) + "\n" for qid, text in topics.items())
+        (building / "queries.jsonl").write_text(
+            "".join(lines), encoding="utf-8"
+        )  # the folder is the temporary
         qrels.write(building / "qrels.txt")
     return Path(folder), len(topics)
