@@ -70,8 +70,7 @@ def write_pseudo_queries(
                 f"no document of {corpus} has {MIN_SENTENCES} sentences and a last one of {MIN_WORDS}+ words"
             )
         lines = (json.dumps({"_id": qid, "text": text}) + "\n" for qid, text in topics.items())
-        (building / "queries.jsonl").write_text(
-            "".join(lines), encoding="utf-8"
-        )  # the folder is the temporary
+        # a plain write: the whole folder is the temporary that moves into place
+        (building / "queries.jsonl").write_text("".join(lines), encoding="utf-8")
         qrels.write(building / "qrels.txt")
     return Path(folder), len(topics)
