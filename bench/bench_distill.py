@@ -41,6 +41,7 @@ teacher-hybrid-rerank (MaxSim + beta BM25), initial+bm25, no-teacher+bm25, disti
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import time
@@ -143,6 +144,12 @@ def parse_args() -> argparse.Namespace:
         help="prepare: stop after the teacher and the lists; seed: train and score only --seed-only",
     )
     parser.add_argument("--seed-only", type=int, help="with --only seed: which seed")
+    parser.add_argument(
+        "--record",
+        help="a folder kept in the repository (bench/records/NAME) holding each finished seed's dev and "
+        "test runs (top 100, gzip) and dev choices: a seed recorded there is taken from it instead of "
+        "trained again, on any machine, provided its lists, teacher scores and settings are the same",
+    )
     return parser.parse_args()
 
 
@@ -166,6 +173,7 @@ class Bench:
         self.summary = json.loads(self.summary_path.read_text()) if self.summary_path.exists() else {}
         self.summary.setdefault("collection", args.collection)
         self.summary.setdefault("splits", self.split)
+        self.kept = Record(args.record, args) if args.record else None
 
     def put(self, path: list[str], value) -> None:
         node = self.summary
@@ -437,12 +445,33 @@ class Bench:
             ["dev", "alpha", f"{arm}.seed{seed}"],
             {"alpha": alpha, "ndcg_cut_10": round(tuned.best["score"], 4)},
         )
-        self.record(f"{arm}+bm25", seed, fuse(runs["test"], bm25["test"], alpha=alpha))
+        fused = self.record(f"{arm}+bm25", seed, fuse(runs["test"], bm25["test"], alpha=alpha))
+        if self.kept is not None:
+            entry = {"dev": self.summary["dev"][arm][f"seed{seed}"],
+                     "alpha": self.summary["dev"]["alpha"][f"{arm}.seed{seed}"],
+                     "seconds": self.summary.get("seconds", {}).get(f"train {arm}.seed{seed}")}  # fmt: skip
+            self.kept.keep(arm, seed, {"test": runs["test"], "fused": fused, "dev": runs["dev"]}, entry)
 
-    def record(self, arm: str, seed: int, run: Run) -> None:
+    def restore(self, arm: str, seed: int) -> bool:
+        """Take (arm, seed) from the record, if it holds it: its test runs and dev choices."""
+        entry = self.kept.get(arm, seed) if self.kept is not None else None
+        if entry is None:
+            return False
+        files = self.kept.files(arm, seed)
+        self.record(arm, seed, Run.read(files["test"]))
+        self.record(f"{arm}+bm25", seed, Run.read(files["fused"]))
+        self.put(["dev", arm, f"seed{seed}"], entry["dev"])
+        self.put(["dev", "alpha", f"{arm}.seed{seed}"], entry["alpha"])
+        if entry.get("seconds") is not None:
+            self.put(["seconds", f"train {arm}.seed{seed}"], entry["seconds"])
+        print(f"[bench] {arm}.seed{seed}: taken from {self.kept.folder}", flush=True)
+        return True
+
+    def record(self, arm: str, seed: int, run: Run) -> Run:
         path = self.out / "runs" / f"{arm}.seed{seed}.test.trec"
         run.write(path, overwrite=True)
         self.put(["test", arm, f"seed{seed}"], scored(self.qrels["test"], run))
+        return run
 
     def paired_tests(self, seeds: list[int]) -> None:
         """distilled vs no-teacher (and each vs initial): per-query nDCG@10 averaged over seeds."""
@@ -474,6 +503,65 @@ class Bench:
                 "t_test_p": round(paired_t_test(arms[a], arms[b]), 4),
                 "randomisation_p": round(randomisation_test(arms[a], arms[b]), 4),
             })  # fmt: skip
+
+
+class Record:
+    """Finished seeds kept small enough for the repository, so that the three seeds of a recipe can be
+    trained in different sessions on different machines: per (arm, seed) the dev run and the test runs
+    of the arm and of its fusion with BM25 (top 100: nDCG@10 and R@100 need no more), laid out as in the
+    output folder (``runs/``, ``work/runs/``), and ``record.json`` with the dev choices and the
+    fingerprint of what the students were trained on (lists, teacher scores, tau, student settings)."""
+
+    RECIPE = ("batch_size", "epochs", "student_lr", "doc_length", "in_batch_weight", "list_weight", "gamma",
+              "loss", "collection")  # fmt: skip
+
+    def __init__(self, folder: str, args: argparse.Namespace):
+        self.folder, self.args = Path(folder), args
+        self.path = self.folder / "record.json"
+        self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.fingerprint: dict | None = None
+
+    def bind(self, lists: Path, teacher, tau: float) -> None:
+        """Fix what this run trains on; a record made from anything else is refused."""
+        digest = hashlib.sha256()
+        for part in (teacher.qids, teacher.docids, [teacher.beta]):
+            digest.update(json.dumps(part).encode())
+        digest.update(teacher.scores.tobytes())
+        self.fingerprint = {
+            "lists": hashlib.sha256(lists.read_bytes()).hexdigest(),
+            "teacher": digest.hexdigest(),
+            "tau": tau,
+            **{name: getattr(self.args, name) for name in self.RECIPE},
+        }
+        recorded = self.data.get("fingerprint")
+        if recorded is not None and recorded != self.fingerprint:
+            changed = sorted(k for k in self.fingerprint if recorded.get(k) != self.fingerprint[k])
+            raise SystemExit(
+                f"{self.path}: recorded seeds were trained on other {', '.join(changed)} than this run; "
+                "give another --record folder"
+            )
+
+    def files(self, arm: str, seed: int) -> dict[str, Path]:
+        return {
+            "test": self.folder / "runs" / f"{arm}.seed{seed}.test.trec.gz",
+            "fused": self.folder / "runs" / f"{arm}+bm25.seed{seed}.test.trec.gz",
+            "dev": self.folder / "work" / "runs" / f"{arm}.seed{seed}.dev.trec.gz",
+        }
+
+    def get(self, arm: str, seed: int) -> dict | None:
+        """The recorded dev choices of (arm, seed), if its run files are all there."""
+        entry = self.data.get("seeds", {}).get(f"{arm}.seed{seed}")
+        return entry if entry and all(p.exists() for p in self.files(arm, seed).values()) else None
+
+    def keep(self, arm: str, seed: int, runs: dict[str, Run], entry: dict) -> None:
+        for name, path in self.files(arm, seed).items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            runs[name].top(100).write(path, overwrite=True)
+        self.data["fingerprint"] = self.fingerprint
+        self.data.setdefault("seeds", {})[f"{arm}.seed{seed}"] = entry
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True) + "\n")
+        tmp.replace(self.path)
 
 
 def scored(qrels: Qrels, run: Run) -> dict[str, float]:
@@ -520,12 +608,15 @@ def main() -> None:
     lists = bench.lists("lists-student", "fit", [bm25["fit"], initial["fit"]], teacher)
     if args.pseudo_queries:
         teacher, lists = bench.pseudo_queries(maxsim, everything, beta, lists)
+    if bench.kept is not None:
+        bench.kept.bind(lists, teacher, tau)
     if args.only == "prepare":
         return
     for seed in [args.seed_only] if args.only == "seed" else seeds:
         for arm, source in (("no-teacher", None), ("distilled", teacher)):
-            folder = bench.student(arm, seed, lists, source, tau)
-            bench.score(arm, seed, bench.dense_runs(f"{arm}.seed{seed}", str(folder)), bm25)
+            if not bench.restore(arm, seed):
+                folder = bench.student(arm, seed, lists, source, tau)
+                bench.score(arm, seed, bench.dense_runs(f"{arm}.seed{seed}", str(folder)), bm25)
         bench.paired_tests(
             [k for k in seeds if (bench.out / "runs" / f"distilled.seed{k}.test.trec").exists()]
         )

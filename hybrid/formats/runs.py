@@ -251,7 +251,8 @@ class Run:
 
 
 class RunWriter:
-    """Write a run block by block through one temporary file, renamed into place on success.
+    """Write a run block by block through one temporary file, renamed into place on success
+    (gzip-compressed when the name ends in ``.gz``, as the readers expect).
 
     Blocks are :class:`Run` objects written in the order given; the caller keeps query ids in order
     (each block's queries after the previous block's) so the file is what one :meth:`Run.write` writes.
@@ -270,9 +271,13 @@ class RunWriter:
 
     def __enter__(self) -> RunWriter:
         self._out = self._context.__enter__()
+        if is_gzip(self.path):  # mtime 0: the same run gives the same bytes
+            self._out = gzip.GzipFile(filename="", mode="wb", fileobj=self._out, mtime=0)
         return self
 
     def __exit__(self, *exc) -> bool | None:
+        if isinstance(self._out, gzip.GzipFile) and exc[0] is None:
+            self._out.close()  # the gzip trailer, before the file is renamed into place
         return self._context.__exit__(*exc)
 
     def write(self, run: Run) -> None:

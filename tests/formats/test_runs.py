@@ -50,6 +50,16 @@ def test_write_read_round_trip_keeps_six_decimals(tmp_path):
     assert [int(line.split()[3]) for line in lines] == list(range(1, len(scores) + 1))
 
 
+def test_a_gz_name_writes_gzip_that_reads_back(tmp_path):
+    import gzip
+
+    run = Run.from_dict({"q1": {"d1": 2.5, "d2": 1.0}, "q2": {"d3": 0.5}}, name="t")
+    path = run.write(tmp_path / "run.trec.gz")
+    assert gzip.decompress(path.read_bytes()) == run.write(tmp_path / "run.trec").read_bytes()
+    assert Run.read(path).to_dict() == run.to_dict()
+    assert run.write(tmp_path / "again.trec.gz").read_bytes() == path.read_bytes()  # no timestamp
+
+
 def test_msmarco_runs_read_as_one_over_rank_and_convert(tmp_path, capsys):
     path = write(tmp_path, "7\td3\t1\n7\td1\t2\n8\td9\t1\n", "run.tsv")
     run = Run.read(path)
