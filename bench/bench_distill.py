@@ -41,6 +41,7 @@ teacher-hybrid-rerank (MaxSim + beta BM25), initial+bm25, no-teacher+bm25, disti
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import math
@@ -50,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from hybrid import Qrels, Run, evaluate, fuse, read_topics
+from hybrid.io import atomic_write
 
 MEASURES = ["ndcg_cut.10", "recall.100"]
 COLLECTIONS = {
@@ -66,6 +68,15 @@ EPOCHS = {"scifact": 3.0, "nfcorpus": 1.0}
 TEACHER_EPOCHS = {"scifact": 4.0, "nfcorpus": 2.0}
 TAUS = tuple(float(f"{t:.3g}") for t in np.logspace(-2, 3, 51))  # 0.01 .. 1000, 10 points per decade
 SPLITS = ("fit", "dev", "test")
+TRAINED = ("no-teacher", "distilled")  # the arms a record keeps
+# dev choices and teacher numbers of the prepare stages (kept in a record with its training inputs)
+PREPARED_DEV = (
+    "beta",
+    "tau",
+    "tau log-likelihood",
+    "teacher-rerank ndcg_cut_10",
+    "teacher-hybrid-rerank ndcg_cut_10",
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -446,11 +457,28 @@ class Bench:
             {"alpha": alpha, "ndcg_cut_10": round(tuned.best["score"], 4)},
         )
         fused = self.record(f"{arm}+bm25", seed, fuse(runs["test"], bm25["test"], alpha=alpha))
-        if self.kept is not None:
+        if self.kept is not None and arm in TRAINED:
             entry = {"dev": self.summary["dev"][arm][f"seed{seed}"],
                      "alpha": self.summary["dev"]["alpha"][f"{arm}.seed{seed}"],
                      "seconds": self.summary.get("seconds", {}).get(f"train {arm}.seed{seed}")}  # fmt: skip
             self.kept.keep(arm, seed, {"test": runs["test"], "fused": fused, "dev": runs["dev"]}, entry)
+
+    def prepared(self) -> dict:
+        """What the prepare stages put in the summary (dev choices, teacher numbers, counts, times)."""
+        dev = {k: v for k, v in self.summary.get("dev", {}).items() if k in PREPARED_DEV}
+        return {"dev": dev} | {
+            k: self.summary[k] for k in ("fit", "lists", "teacher", "seconds") if k in self.summary
+        }
+
+    def restore_prepared(self, seeds: list[int]) -> None:
+        """The prepare stages' numbers and teacher reranking runs, from the record."""
+        for key, values in self.kept.data["prepared"].items():
+            for name, value in values.items():
+                self.put([key, name], value)
+        for arm, path in self.kept.reranked().items():
+            run = Run.read(path)
+            for seed in seeds:
+                self.record(arm, seed, run)
 
     def restore(self, arm: str, seed: int) -> bool:
         """Take (arm, seed) from the record, if it holds it: its test runs and dev choices."""
@@ -522,7 +550,8 @@ class Record:
         self.fingerprint: dict | None = None
 
     def bind(self, lists: Path, teacher, tau: float) -> None:
-        """Fix what this run trains on; a record made from anything else is refused."""
+        """Fix what this run trains on (``teacher``: :func:`training_teacher`'s matrix); a record made
+        from anything else is refused."""
         digest = hashlib.sha256()
         for part in (teacher.qids, teacher.docids, [teacher.beta]):
             digest.update(json.dumps(part).encode())
@@ -540,6 +569,45 @@ class Record:
                 f"{self.path}: recorded seeds were trained on other {', '.join(changed)} than this run; "
                 "give another --record folder"
             )
+
+    def keep_inputs(self, lists: Path, teacher, tau: float, prepared: dict, reranked: dict[str, Run]) -> None:
+        """The students' training inputs (lists, teacher scores), so a new machine trains no teacher."""
+        inputs = self.folder / "inputs"
+        inputs.mkdir(parents=True, exist_ok=True)
+        with atomic_write(inputs / "lists.jsonl.gz", overwrite=True, mode="wb") as out:
+            out.write(gzip.compress(lists.read_bytes(), mtime=0))
+        with atomic_write(inputs / "teacher.npz", overwrite=True, mode="wb") as out:
+            np.savez_compressed(
+                out, qids=np.array(teacher.qids), docids=np.array(teacher.docids), scores=teacher.scores
+            )
+        for arm, run in reranked.items():
+            run.top(100).write(inputs / f"{arm}.test.trec.gz", overwrite=True)
+        self.data.update(prepared=prepared, tau=tau)
+        self.save()
+
+    def inputs(self, work: Path):
+        """(lists, teacher scores, tau) from the record, or None when it holds none."""
+        from hybrid.distill.scores import TeacherScores
+
+        inputs = self.folder / "inputs"
+        if "prepared" not in self.data or not (inputs / "teacher.npz").exists():
+            return None
+        lists = work / "lists-recorded.jsonl"
+        if not lists.exists():
+            with atomic_write(lists, mode="wb") as out:
+                out.write(gzip.decompress((inputs / "lists.jsonl.gz").read_bytes()))
+        return lists, TeacherScores.load(inputs / "teacher.npz"), self.data["tau"]
+
+    def reranked(self) -> dict[str, Path]:
+        return {
+            p.name.removesuffix(".test.trec.gz"): p
+            for p in sorted((self.folder / "inputs").glob("*.test.trec.gz"))
+        }
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True) + "\n")
+        tmp.replace(self.path)
 
     def files(self, arm: str, seed: int) -> dict[str, Path]:
         return {
@@ -559,9 +627,7 @@ class Record:
             runs[name].top(100).write(path, overwrite=True)
         self.data["fingerprint"] = self.fingerprint
         self.data.setdefault("seeds", {})[f"{arm}.seed{seed}"] = entry
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True) + "\n")
-        tmp.replace(self.path)
+        self.save()
 
 
 def scored(qrels: Qrels, run: Run) -> dict[str, float]:
@@ -572,6 +638,47 @@ def scored(qrels: Qrels, run: Run) -> dict[str, float]:
 
 def _has_checkpoint(folder: Path) -> bool:
     return any(folder.glob("step-*/state.pt"))
+
+
+def prepare(bench: Bench, bm25: dict[str, Run], initial: dict[str, Run], seeds: list[int]):
+    """Stages 2-5: the teacher, its scores, beta and tau, the student lists; returns the lists, the
+    teacher scores the students train on (:func:`training_teacher`) and tau."""
+    teacher_lists = bench.lists("lists-teacher", "fit", [bm25["fit"], initial["fit"]])
+    maxsim = bench.teacher_scores(teacher_lists)
+    fit = scored(bench.qrels["fit"], maxsim.rerank(bm25["fit"]))["ndcg_cut_10"]
+    bench.put(["fit", "teacher-rerank ndcg_cut_10"], fit)  # above dev: it memorised its queries
+    beta = bench.choose_beta(maxsim, bm25)
+    everything = Run.from_dict({q: h for s in SPLITS for q, h in bm25[s].to_dict().items()}, name="bm25")
+    teacher = maxsim.with_bm25(everything, beta) if beta else maxsim
+    reranked = {
+        "teacher-rerank": maxsim.rerank(bm25["test"]),
+        "teacher-hybrid-rerank": teacher.rerank(bm25["test"]),
+    }
+    for seed in seeds:
+        for arm, run in reranked.items():
+            bench.record(arm, seed, run)
+    dev_lists = bench.lists("lists-dev", "dev", [bm25["dev"], initial["dev"]], teacher)
+    tau = bench.choose_tau(teacher, dev_lists)
+    lists = bench.lists("lists-student", "fit", [bm25["fit"], initial["fit"]], teacher)
+    if bench.args.pseudo_queries:
+        teacher, lists = bench.pseudo_queries(maxsim, everything, beta, lists)
+    teacher = training_teacher(teacher, lists)
+    if bench.kept is not None:
+        bench.kept.keep_inputs(lists, teacher, tau, bench.prepared(), reranked)
+    return lists, teacher, tau
+
+
+def training_teacher(teacher, lists: Path):
+    """The teacher scores a student trained on ``lists`` looks up (the lists' queries x the lists'
+    passages, BM25 folded in), as one float32 matrix: the same values training would see, small
+    enough to keep in a record."""
+    from hybrid.distill.scores import TeacherScores
+    from hybrid.distill.triples import read_examples
+
+    examples = list(read_examples(lists))
+    qids = sorted({e.qid for e in examples})
+    docids = sorted({d for e in examples for d in e.docids})
+    return TeacherScores(qids, docids, teacher.lookup(qids, docids).astype(np.float32))
 
 
 def main() -> None:
@@ -593,27 +700,18 @@ def main() -> None:
     for seed in seeds:  # deterministic, recorded per seed so that every arm has the same shape
         bench.score("initial", seed, initial, bm25)
 
-    teacher_lists = bench.lists("lists-teacher", "fit", [bm25["fit"], initial["fit"]])
-    maxsim = bench.teacher_scores(teacher_lists)
-    fit = scored(bench.qrels["fit"], maxsim.rerank(bm25["fit"]))["ndcg_cut_10"]
-    bench.put(["fit", "teacher-rerank ndcg_cut_10"], fit)  # above dev: it memorised its queries
-    beta = bench.choose_beta(maxsim, bm25)
-    everything = Run.from_dict({q: h for s in SPLITS for q, h in bm25[s].to_dict().items()}, name="bm25")
-    teacher = maxsim.with_bm25(everything, beta) if beta else maxsim
-    for seed in seeds:
-        bench.record("teacher-rerank", seed, maxsim.rerank(bm25["test"]))
-        bench.record("teacher-hybrid-rerank", seed, teacher.rerank(bm25["test"]))
-    dev_lists = bench.lists("lists-dev", "dev", [bm25["dev"], initial["dev"]], teacher)
-    tau = bench.choose_tau(teacher, dev_lists)
-    lists = bench.lists("lists-student", "fit", [bm25["fit"], initial["fit"]], teacher)
-    if args.pseudo_queries:
-        teacher, lists = bench.pseudo_queries(maxsim, everything, beta, lists)
+    recorded = bench.kept.inputs(bench.work) if bench.kept is not None else None
+    if recorded is None:
+        lists, teacher, tau = prepare(bench, bm25, initial, seeds)
+    else:  # trained on another machine: its lists and teacher scores, no teacher to train
+        lists, teacher, tau = recorded
+        bench.restore_prepared(seeds)
     if bench.kept is not None:
         bench.kept.bind(lists, teacher, tau)
     if args.only == "prepare":
         return
     for seed in [args.seed_only] if args.only == "seed" else seeds:
-        for arm, source in (("no-teacher", None), ("distilled", teacher)):
+        for arm, source in zip(TRAINED, (None, teacher), strict=True):
             if not bench.restore(arm, seed):
                 folder = bench.student(arm, seed, lists, source, tau)
                 bench.score(arm, seed, bench.dense_runs(f"{arm}.seed{seed}", str(folder)), bm25)
