@@ -488,6 +488,9 @@ class Bench:
         files = self.kept.files(arm, seed)
         self.record(arm, seed, Run.read(files["test"]))
         self.record(f"{arm}+bm25", seed, Run.read(files["fused"]))
+        Run.read(files["dev"]).write(
+            self.work / "runs" / f"{arm}.seed{seed}.dev.trec", overwrite=True
+        )  # for plots
         self.put(["dev", arm, f"seed{seed}"], entry["dev"])
         self.put(["dev", "alpha", f"{arm}.seed{seed}"], entry["alpha"])
         if entry.get("seconds") is not None:
