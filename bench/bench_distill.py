@@ -191,9 +191,8 @@ class Bench:
         for key in path[:-1]:
             node = node.setdefault(key, {})
         node[path[-1]] = value
-        tmp = self.summary_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.summary, indent=2) + "\n")
-        tmp.replace(self.summary_path)
+        with atomic_write(self.summary_path, overwrite=True) as out:
+            out.write(json.dumps(self.summary, indent=2) + "\n")
         print(f"[bench] {'/'.join(path)}: {json.dumps(value)}", flush=True)
 
     def cached_run(self, name: str, make) -> Run:
@@ -608,9 +607,8 @@ class Record:
         }
 
     def save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True) + "\n")
-        tmp.replace(self.path)
+        with atomic_write(self.path, overwrite=True) as out:
+            out.write(json.dumps(self.data, indent=2, sort_keys=True) + "\n")
 
     def files(self, arm: str, seed: int) -> dict[str, Path]:
         return {
