@@ -8,6 +8,8 @@ from the other workers what it needs (:func:`gather_rows`); the gradients are av
 A checkpoint (``<checkpoint_dir>/step-NNNNNNN/state.pt``) holds the model, optimizer, scheduler,
 gradient scaler and random-generator states; the triple stream is a pure function of (file, seed,
 position), so resuming reproduces the uninterrupted run.
+
+On CPU, freed memory stays in the process heap while the loop runs (:func:`hybrid.heap.heap_reuse`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 
 from hybrid.distill.triples import Triple, iter_batches
+from hybrid.heap import heap_reuse
 from hybrid.io import atomic_directory, atomic_write, check_writable
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -110,6 +113,7 @@ def train(
     )
     started = time.perf_counter()
     with (
+        heap_reuse() if torch.device(options.device).type == "cpu" else nullcontext(),
         tqdm(total=options.steps, initial=step, desc="training", unit="step", disable=rank > 0) as progress,
         open(checkpoints / LOG_FILE, "a", encoding="utf-8") if rank == 0 else nullcontext() as log,
     ):
