@@ -18,6 +18,7 @@ import numpy as np
 from hybrid.dense import tct
 from hybrid.errors import InputError
 from hybrid.formats import Document
+from hybrid.heap import heap_reuse
 
 ENCODER_CLASSES = ("tct_colbert", "mean", "cls")
 MINILM = "minilm"
@@ -28,7 +29,8 @@ _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 class Encoder:
     """Turns queries and documents into float32 vectors scored by dot product.
 
-    Documents are encoded in batches of similar length (less padding); results keep input order.
+    Documents are encoded in batches of similar length (less padding), inside
+    :func:`hybrid.heap.heap_reuse`; results keep input order.
     """
 
     def __init__(
@@ -90,11 +92,12 @@ class Encoder:
         size = batch_size or self.batch_size
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        for start in range(0, len(order), size):
-            rows = order[start : start + size]
-            out[rows] = embed([texts[i] for i in rows]).numpy()
-            if progress is not None:
-                progress(len(rows))
+        with heap_reuse():
+            for start in range(0, len(order), size):
+                rows = order[start : start + size]
+                out[rows] = embed([texts[i] for i in rows]).numpy()
+                if progress is not None:
+                    progress(len(rows))
         return out
 
     def _embed_queries(self, queries: list[str]):
