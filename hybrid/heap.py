@@ -3,7 +3,7 @@
 Each step of a transformer on CPU allocates and frees blocks of hundreds of MB (activations, attention
 maps). glibc serves blocks that large with fresh mappings and unmaps them when freed, so every step
 faults in and zeroes every page again: about a fifth of the CPU time of a MiniLM training step here
-(``bench/bench_train_step.py``). Inside :func:`heap_reuse` they come from the heap and stay there.
+(``bench/bench_heap.py``). Inside :func:`heap_reuse` they come from the heap and stay there.
 Training (``hybrid.distill.loop``) and encoding (``hybrid.dense.encoders``) run inside it.
 """
 
