@@ -58,25 +58,24 @@ def one_process(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     record = Path(args.record)
     batch = list(itertools.islice(read_examples(record / "inputs" / "lists.jsonl.gz"), args.batch_size))
-    from hybrid.heap import heap_reuse
-
     if args.mode == "glibc-defaults":
         import hybrid.dense.encoders
 
         hybrid.dense.encoders.heap_reuse = nullcontext  # the encoder's own block, switched off
         allocator = nullcontext()
     else:
+        from hybrid.heap import heap_reuse
+
         allocator = heap_reuse()
-    return (_train if args.task == "train" else _encode)(args, batch, allocator)
+    return (_train if args.task == "train" else _encode)(record, args, batch, allocator)
 
 
-def _train(args, batch, allocator) -> dict:
+def _train(record: Path, args, batch, allocator) -> dict:
     import torch
 
     from hybrid.distill.scores import TeacherScores
     from hybrid.distill.training import LossWeights, load_student, student_loss
 
-    record = Path(args.record)
     teacher = TeacherScores.load(record / "inputs" / "teacher.npz")
     weights = LossWeights(gamma=0.0, tau=json.loads((record / "record.json").read_text())["tau"])
     student = load_student("minilm", doc_length=256)
@@ -95,7 +94,7 @@ def _train(args, batch, allocator) -> dict:
     return _timing(started, usage, args.steps, "step") | {"result": losses}
 
 
-def _encode(args, batch, allocator) -> dict:
+def _encode(record: Path, args, batch, allocator) -> dict:
     from hybrid.dense import load_encoder
 
     texts = [passage for example in batch for passage in example.passages]

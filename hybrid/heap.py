@@ -10,9 +10,10 @@ Training (``hybrid.distill.loop``) and encoding (``hybrid.dense.encoders``) run 
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 # glibc's mallopt parameters (malloc.h) and their defaults: up to 65,536 mmap'd blocks; trim above 128 KiB.
@@ -24,9 +25,15 @@ _open = 0  # heap_reuse blocks open in this process (they nest, and threads shar
 
 def is_glibc() -> bool:
     """Whether this process runs on glibc (whose allocator :func:`heap_reuse` tunes)."""
-    return "CS_GNU_LIBC_VERSION" in getattr(os, "confstr_names", {}) and bool(
-        os.confstr("CS_GNU_LIBC_VERSION")
-    )
+    return _mallopt() is not None
+
+
+@functools.cache
+def _mallopt() -> Callable[[int, int], int] | None:
+    """glibc's ``mallopt``, looked up once (encoding calls :func:`heap_reuse` per batch of queries)."""
+    if "CS_GNU_LIBC_VERSION" not in getattr(os, "confstr_names", {}) or not os.confstr("CS_GNU_LIBC_VERSION"):
+        return None
+    return ctypes.CDLL(None).mallopt
 
 
 @contextmanager
@@ -35,10 +42,10 @@ def heap_reuse() -> Iterator[None]:
     of being unmapped (the process keeps its peak memory meanwhile); when the last open block closes,
     the mmap limit and trim threshold return to glibc's defaults. Not glibc: nothing changes."""
     global _open
-    if not is_glibc():
+    mallopt = _mallopt()
+    if mallopt is None:
         yield
         return
-    mallopt = ctypes.CDLL(None).mallopt
     with _lock:
         _open += 1
         if _open == 1:
