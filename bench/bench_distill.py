@@ -283,11 +283,10 @@ class Bench:
             epochs = self.args.teacher_epochs
             epochs = TEACHER_EPOCHS[self.args.collection] if epochs is None else epochs
             opts = self.options(self.steps(lists, epochs), self.args.teacher_lr, 0)
-            started = time.perf_counter()
             train_teacher(
                 teacher, lists, folder, opts, _has_checkpoint(checkpoints), checkpoint_dir=checkpoints
             )
-            self.put(["seconds", f"train {name}"], round(time.perf_counter() - started))
+            self.put(["seconds", f"train {name}"], _training_seconds(folder))
             self.put(["teacher", f"{name} steps"], opts.steps)
         return folder
 
@@ -434,12 +433,11 @@ class Bench:
             )  # fmt: skip
             epochs = a.epochs if a.epochs is not None else EPOCHS[a.collection]
             opts = self.options(self.steps(lists, epochs), a.student_lr, seed)
-            started = time.perf_counter()
             train_student(
                 lists, folder, teacher=teacher, init=self.minilm, options=opts, weights=weights,
                 doc_length=a.doc_length, resume=_has_checkpoint(checkpoints), checkpoint_dir=checkpoints,
             )  # fmt: skip
-            self.put(["seconds", f"train {arm}.seed{seed}"], round(time.perf_counter() - started))
+            self.put(["seconds", f"train {arm}.seed{seed}"], _training_seconds(folder))
         return folder
 
     def score(self, arm: str, seed: int, runs: dict[str, Run], bm25: dict[str, Run]) -> None:
@@ -635,6 +633,12 @@ def scored(qrels: Qrels, run: Run) -> dict[str, float]:
     """MEASURES averaged over every judged query, a query without hits counting 0 (trec_eval -c, as
     BEIR and Anserini report; BM25 finds nothing for 15 one-word NFCorpus test queries)."""
     return {k: round(v, 4) for k, v in evaluate(qrels, run, MEASURES, complete=True).items()}
+
+
+def _training_seconds(folder: Path) -> int:
+    """Seconds a trained model's training took, summed over every resumed stretch (its log's last line)."""
+    last = (folder / "training_log.jsonl").read_text().splitlines()[-1]
+    return round(json.loads(last)["seconds"])
 
 
 def _has_checkpoint(folder: Path) -> bool:

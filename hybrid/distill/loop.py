@@ -102,8 +102,9 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_then_linear(options))
     scaler = torch.amp.GradScaler("cuda", enabled=options.precision == "fp16")
     step = _restore(checkpoints, model, optimizer, scheduler, scaler, options) if resume else 0
+    earlier_seconds = 0.0  # the log's "seconds" count training since step 0, over every resumed stretch
     if resume and rank == 0:  # rank 0 alone: another rank replacing the log would orphan rank 0's appends
-        _truncate_log(checkpoints / LOG_FILE, step)
+        earlier_seconds = _truncate_log(checkpoints / LOG_FILE, step)
 
     from tqdm.auto import tqdm
 
@@ -111,7 +112,7 @@ def train(
     batches = iter_batches(
         triples, options.batch_size, options.seed, options.shuffle, step * triples_per_step
     )
-    started = time.perf_counter()
+    started = time.perf_counter() - earlier_seconds
     with (
         heap_reuse() if torch.device(options.device).type == "cpu" else nullcontext(),
         tqdm(total=options.steps, initial=step, desc="training", unit="step", disable=rank > 0) as progress,
@@ -308,10 +309,13 @@ def _restore(folder: Path, model, optimizer, scheduler, scaler, options: Trainin
     return step
 
 
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines of steps after the checkpoint (they will be run again)."""
+def _truncate_log(path: Path, step: int) -> float:
+    """Drop log lines of steps after the checkpoint (they will be run again); return the training seconds
+    the kept lines had reached."""
     if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        return 0.0
+    kept = [json.loads(line) for line in path.read_text().splitlines()]
+    kept = [record for record in kept if record["step"] <= step]
     with atomic_write(path, overwrite=True) as out:
-        out.writelines(line + "\n" for line in kept)
+        out.writelines(json.dumps(record) + "\n" for record in kept)
+    return float(kept[-1].get("seconds", 0.0)) if kept else 0.0

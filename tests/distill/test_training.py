@@ -112,6 +112,10 @@ def test_checkpoint_resume_and_load_give_identical_vectors(tiny_teacher, triples
     )
     checkpoints = tmp_path / "straight.checkpoints"
     assert [p.name for p in checkpoints.glob("step-*")] == ["step-0000002"]
+    log = [json.loads(line) for line in (checkpoints / "log.jsonl").read_text().splitlines()]
+    # as if steps 1-2 had taken 1000 s longer: the resumed log counts on from there
+    log[1]["seconds"] += 1000.0
+    (checkpoints / "log.jsonl").write_text("".join(json.dumps(record) + "\n" for record in log))
     resumed = train_student(
         triples_file,
         tmp_path / "resumed",
@@ -139,8 +143,9 @@ def test_checkpoint_resume_and_load_give_identical_vectors(tiny_teacher, triples
     encoder = load_encoder(str(resumed), encoder_class="tct_colbert")
     assert encoder.encode_queries(queries) == pytest.approx(vectors["resumed"][0], abs=1e-5)
     assert encoder.encode_docs(docs) == pytest.approx(vectors["resumed"][1], abs=1e-5)
-    steps = [json.loads(line)["step"] for line in (resumed / "training_log.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3, 4]
+    log = [json.loads(line) for line in (resumed / "training_log.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in log] == [1, 2, 3, 4]
+    assert 1000.0 < log[1]["seconds"] < log[2]["seconds"] < log[3]["seconds"]
 
 
 def test_resume_refuses_a_different_batch_size(tiny_teacher, triples_file, tmp_path):
