@@ -110,15 +110,18 @@ def cached_onnx(model_path: str, sample_inputs, quantize: str | None) -> Path:
     """The exported (and ``quantize``-d) ONNX file of ``model_path``, made once and then reused.
 
     The cache key is the model (its resolved folder and the size and time of every file in it, or the hub
-    revision), the recipe (``quantize``, the input names) and the versions of the libraries that export and
-    quantise. A lock makes concurrent callers (e.g. Ray actors on one machine) wait for one export.
+    revision), the recipe (``quantize``, the input names, whether the CPU calls for 7-bit weights) and the
+    versions of the libraries that export and quantise. A lock makes concurrent callers (e.g. Ray actors on
+    one machine) wait for one export.
     """
     import fcntl
 
+    reduce_range = quantize == "int8-token" and not cpu_has_vnni()
     key = json.dumps(
         {
             "model": _model_fingerprint(model_path),
             "recipe": quantize or "fp32",
+            "reduce_range": reduce_range,
             "inputs": list(sample_inputs.keys()),
             "versions": _library_versions(),
             "format": 1,
@@ -137,7 +140,7 @@ def cached_onnx(model_path: str, sample_inputs, quantize: str | None) -> Path:
 
             model = AutoModel.from_pretrained(model_path, attn_implementation="eager")
             with tempfile.TemporaryDirectory(prefix="hybrid-onnx-", dir=folder) as work:
-                exported = _export_onnx(model, sample_inputs, quantize, Path(work))
+                exported = _export_onnx(model, sample_inputs, quantize, Path(work), reduce_range)
                 (folder / "key.json").write_text(key + "\n")
                 os.replace(exported, path)
     return path
@@ -183,13 +186,24 @@ def _onnx_session(path: Path):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _export_onnx(model: torch.nn.Module, sample_inputs, quantize: str | None, folder: Path) -> Path:
+def cpu_has_vnni() -> bool:
+    """Whether this CPU has VNNI (AVX512-VNNI or AVX-VNNI). Without it ONNX Runtime's uint8 x int8 kernels
+    add products in int16 pairs, which saturate for full-range weights."""
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text().split() if cpuinfo.exists() else []
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+def _export_onnx(
+    model: torch.nn.Module, sample_inputs, quantize: str | None, folder: Path, reduce_range: bool = False
+) -> Path:
     """Export ``model`` to ONNX in ``folder``, fuse BERT's attention, optionally quantise; the final file's path.
 
     ``quantize``: None (fp32), ``"int8"`` (ONNX Runtime's dynamic int8 on every MatMul, the attention and
     the embeddings) or ``"int8-token"`` (feed-forward MatMuls with a scale per token, see
     :func:`_quantize_feed_forward_per_token`; the attention and its output projection as in ``"int8"``;
-    embeddings kept fp32).
+    embeddings kept fp32). ``reduce_range``: ONNX Runtime's part gets 7-bit weights, which keeps its int16
+    pair sums in range on CPUs without VNNI.
     """
     try:
         import onnx
@@ -235,6 +249,7 @@ def _export_onnx(model: torch.nn.Module, sample_inputs, quantize: str | None, fo
                 op_types_to_quantize=op_types,
                 weight_type=QuantType.QInt8,
                 per_channel=True,
+                reduce_range=reduce_range,
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
             )
             path = quantized
