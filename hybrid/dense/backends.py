@@ -8,6 +8,7 @@ so pooling code does not care which one ran.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -186,6 +187,7 @@ def _onnx_session(path: Path):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+@functools.cache
 def cpu_has_vnni() -> bool:
     """Whether this CPU has VNNI (AVX512-VNNI or AVX-VNNI). Without it ONNX Runtime's uint8 x int8 kernels
     add products in int16 pairs, which saturate for full-range weights."""

@@ -314,8 +314,8 @@ def _truncate_log(path: Path, step: int) -> float:
     the kept lines had reached."""
     if not path.exists():
         return 0.0
-    kept = [json.loads(line) for line in path.read_text().splitlines()]
-    kept = [record for record in kept if record["step"] <= step]
+    records = (json.loads(line) for line in path.read_text().splitlines())
+    kept = [record for record in records if record["step"] <= step]
     with atomic_write(path, overwrite=True) as out:
         out.writelines(json.dumps(record) + "\n" for record in kept)
     return float(kept[-1].get("seconds", 0.0)) if kept else 0.0
