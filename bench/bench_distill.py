@@ -45,6 +45,7 @@ import gzip
 import hashlib
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -139,6 +140,14 @@ def parse_args() -> argparse.Namespace:
         "(hybrid.distill.pseudo; the distilled one learns the teacher's scores on them)",
     )
     parser.add_argument(
+        "--pseudo-epochs",
+        type=float,
+        help="with --pseudo-queries: epochs over the pseudo-query lists (default: the judged lists' "
+        "epochs). Below those, the training file repeats each judged list EPOCHS / PSEUDO_EPOCHS times "
+        "and is trained PSEUDO_EPOCHS epochs: the same steps and judged-list visits, more distinct "
+        "pseudo-queries (say --pseudo-queries 2187 --pseudo-epochs 1 for 729 seen 3 times)",
+    )
+    parser.add_argument(
         "--pseudo-filter",
         choices=("teacher", "none"),
         default="teacher",
@@ -161,7 +170,29 @@ def parse_args() -> argparse.Namespace:
         "test runs (top 100, gzip) and dev choices: a seed recorded there is taken from it instead of "
         "trained again, on any machine, provided its lists, teacher scores and settings are the same",
     )
-    return parser.parse_args()
+    parser.add_argument(
+        "--base-record",
+        help="with --record (a new folder): a recorded recipe this one varies. Its training inputs (lists, "
+        "teacher scores, tau) are used, and its no-teacher seeds too when the no-teacher arm's settings "
+        "are the same, so a recipe that changes only the distillation trains one student per seed "
+        "(remembered in the new record)",
+    )
+    args = parser.parse_args()
+    if args.pseudo_epochs is not None:
+        epochs = judged_epochs(args)
+        repeats = epochs / args.pseudo_epochs
+        if not args.pseudo_queries or args.pseudo_epochs <= 0 or repeats < 1 or repeats != round(repeats):
+            parser.error(
+                f"--pseudo-epochs needs --pseudo-queries and must divide the judged lists' {epochs:g} epochs"
+            )
+    if args.base_record and not args.record:
+        parser.error("--base-record needs --record (the folder of the recipe that varies it)")
+    return args
+
+
+def judged_epochs(args: argparse.Namespace) -> float:
+    """Student epochs over the judged lists."""
+    return args.epochs if args.epochs is not None else EPOCHS[args.collection]
 
 
 class Bench:
@@ -184,7 +215,7 @@ class Bench:
         self.summary = json.loads(self.summary_path.read_text()) if self.summary_path.exists() else {}
         self.summary.setdefault("collection", args.collection)
         self.summary.setdefault("splits", self.split)
-        self.kept = Record(args.record, args) if args.record else None
+        self.kept = Record(args.record, args, args.base_record) if args.record else None
 
     def put(self, path: list[str], value) -> None:
         node = self.summary
@@ -412,11 +443,19 @@ class Bench:
             "lists-pseudo-unfiltered" if unfiltered else "lists-pseudo", "fit", [pseudo_bm25, pseudo_initial],
             None if unfiltered else teacher, (topics, qrels, corpus),
         )  # fmt: skip
-        combined = self.work / f"lists-student+{pseudo_lists.stem.removeprefix('lists-')}.jsonl"
+        repeats = round(judged_epochs(self.args) / self.student_epochs())
+        times = f"x{repeats}" if repeats > 1 else ""
+        combined = self.work / f"lists-student{times}+{pseudo_lists.stem.removeprefix('lists-')}.jsonl"
         if not combined.exists():
             with atomic_write(combined) as out:
-                out.write(lists.read_text(encoding="utf-8") + pseudo_lists.read_text(encoding="utf-8"))
+                out.write(
+                    lists.read_text(encoding="utf-8") * repeats + pseudo_lists.read_text(encoding="utf-8")
+                )
         return teacher, combined
+
+    def student_epochs(self) -> float:
+        """Student epochs over its training file (which holds each judged list judged / pseudo times)."""
+        return self.args.pseudo_epochs if self.args.pseudo_epochs is not None else judged_epochs(self.args)
 
     # ---- stages 6-7 -----------------------------------------------------------------------------------
 
@@ -431,8 +470,7 @@ class Bench:
                 gamma=a.gamma if teacher is not None else 1.0, in_batch=a.in_batch_weight,
                 listwise=a.list_weight, tau=tau, loss=a.loss,
             )  # fmt: skip
-            epochs = a.epochs if a.epochs is not None else EPOCHS[a.collection]
-            opts = self.options(self.steps(lists, epochs), a.student_lr, seed)
+            opts = self.options(self.steps(lists, self.student_epochs()), a.student_lr, seed)
             train_student(
                 lists, folder, teacher=teacher, init=self.minilm, options=opts, weights=weights,
                 doc_length=a.doc_length, resume=_has_checkpoint(checkpoints), checkpoint_dir=checkpoints,
@@ -469,7 +507,7 @@ class Bench:
 
     def restore_prepared(self, seeds: list[int]) -> None:
         """The prepare stages' numbers and teacher reranking runs, from the record."""
-        for key, values in self.kept.data["prepared"].items():
+        for key, values in self.kept.prepared().items():
             for name, value in values.items():
                 self.put([key, name], value)
         for arm, path in self.kept.reranked().items():
@@ -478,11 +516,12 @@ class Bench:
                 self.record(arm, seed, run)
 
     def restore(self, arm: str, seed: int) -> bool:
-        """Take (arm, seed) from the record, if it holds it: its test runs and dev choices."""
-        entry = self.kept.get(arm, seed) if self.kept is not None else None
-        if entry is None:
+        """Take (arm, seed) from the record (or the base it shares the arm with), if it holds it: its
+        test runs and dev choices."""
+        holder = self.kept.holder(arm, seed) if self.kept is not None else None
+        if holder is None:
             return False
-        files = self.kept.files(arm, seed)
+        entry, files = holder.get(arm, seed), holder.files(arm, seed)
         self.record(arm, seed, Run.read(files["test"]))
         self.record(f"{arm}+bm25", seed, Run.read(files["fused"]))
         Run.read(files["dev"]).write(
@@ -492,7 +531,7 @@ class Bench:
         self.put(["dev", "alpha", f"{arm}.seed{seed}"], entry["alpha"])
         if entry.get("seconds") is not None:
             self.put(["seconds", f"train {arm}.seed{seed}"], entry["seconds"])
-        print(f"[bench] {arm}.seed{seed}: taken from {self.kept.folder}", flush=True)
+        print(f"[bench] {arm}.seed{seed}: taken from {holder.folder}", flush=True)
         return True
 
     def record(self, arm: str, seed: int, run: Run) -> Run:
@@ -538,16 +577,35 @@ class Record:
     trained in different sessions on different machines: per (arm, seed) the dev run and the test runs
     of the arm and of its fusion with BM25 (top 100: nDCG@10 and R@100 need no more), laid out as in the
     output folder (``runs/``, ``work/runs/``), and ``record.json`` with the dev choices and the
-    fingerprint of what the students were trained on (lists, teacher scores, tau, student settings)."""
+    fingerprint of what the students were trained on (lists, teacher scores, tau, student settings).
+    A record with a base (another record) takes its training inputs from it, and its no-teacher seeds
+    when that arm's settings are the same."""
 
-    RECIPE = ("batch_size", "epochs", "student_lr", "doc_length", "in_batch_weight", "list_weight", "gamma",
-              "loss", "collection")  # fmt: skip
+    RECIPE = ("batch_size", "epochs", "pseudo_epochs", "student_lr", "doc_length", "in_batch_weight",
+              "list_weight", "gamma", "loss", "collection")  # fmt: skip
+    # what the no-teacher arm depends on (its loss is the hard-label CE alone: no teacher, tau or weights)
+    NO_TEACHER = ("lists", "batch_size", "epochs", "pseudo_epochs", "student_lr", "doc_length", "collection")
 
-    def __init__(self, folder: str, args: argparse.Namespace):
+    def __init__(self, folder: str | Path, args: argparse.Namespace, base: str | None = None):
+        """``base``: the record of the recipe this one varies (``--base-record``); once given, it is
+        remembered in ``record.json`` (relative to ``folder``)."""
         self.folder, self.args = Path(folder), args
         self.path = self.folder / "record.json"
         self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
         self.fingerprint: dict | None = None
+        recorded = self.data.get("base")
+        if base is not None:
+            relative = os.path.relpath(Path(base).resolve(), self.folder.resolve())
+            if recorded is not None and recorded != relative:
+                raise SystemExit(f"{self.path}: its base record is {recorded}, not {base}")
+            if not (Path(base) / "record.json").exists():
+                raise SystemExit(f"{base}: no record.json (--base-record takes a folder --record wrote)")
+            if recorded is None:
+                self.data["base"] = recorded = relative
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self.save()
+        self.base = Record(os.path.normpath(self.folder / recorded), args) if recorded is not None else None
+        self.shares_no_teacher = False
 
     def bind(self, lists: Path, teacher, tau: float) -> None:
         """Fix what this run trains on (``teacher``: :func:`training_teacher`'s matrix); a record made
@@ -562,13 +620,20 @@ class Record:
             "tau": tau,
             **{name: getattr(self.args, name) for name in self.RECIPE},
         }
-        recorded = self.data.get("fingerprint")
-        if recorded is not None and recorded != self.fingerprint:
-            changed = sorted(k for k in self.fingerprint if recorded.get(k) != self.fingerprint[k])
+        recorded = self.data.get("fingerprint") or {}  # a setting added since it was made: None there
+        changed = sorted(k for k in self.fingerprint if recorded and recorded.get(k) != self.fingerprint[k])
+        if changed:
             raise SystemExit(
                 f"{self.path}: recorded seeds were trained on other {', '.join(changed)} than this run; "
                 "give another --record folder"
             )
+        if self.base is not None:
+            theirs = self.base.data.get("fingerprint") or {}
+            changed = [k for k in self.NO_TEACHER if theirs.get(k) != self.fingerprint[k]]
+            self.shares_no_teacher = not changed
+            if changed:
+                print(f"[bench] {self.base.folder}: its no-teacher seeds had other {', '.join(changed)}; "
+                      "this run trains its own", flush=True)  # fmt: skip
 
     def keep_inputs(self, lists: Path, teacher, tau: float, prepared: dict, reranked: dict[str, Run]) -> None:
         """The students' training inputs (lists, teacher scores), so a new machine trains no teacher."""
@@ -586,9 +651,11 @@ class Record:
         self.save()
 
     def inputs(self, work: Path):
-        """(lists, teacher scores, tau) from the record, or None when it holds none."""
+        """(lists, teacher scores, tau) from the record (or its base), or None when it holds none."""
         from hybrid.distill.scores import TeacherScores
 
+        if self.base is not None:
+            return self.base.inputs(work)
         inputs = self.folder / "inputs"
         if "prepared" not in self.data or not (inputs / "teacher.npz").exists():
             return None
@@ -598,7 +665,13 @@ class Record:
                 out.write(gzip.decompress((inputs / "lists.jsonl.gz").read_bytes()))
         return lists, TeacherScores.load(inputs / "teacher.npz"), self.data["tau"]
 
+    def prepared(self) -> dict:
+        """The prepare stages' numbers kept with the training inputs."""
+        return self.base.prepared() if self.base is not None else self.data["prepared"]
+
     def reranked(self) -> dict[str, Path]:
+        if self.base is not None:
+            return self.base.reranked()
         return {
             p.name.removesuffix(".test.trec.gz"): p
             for p in sorted((self.folder / "inputs").glob("*.test.trec.gz"))
@@ -619,6 +692,14 @@ class Record:
         """The recorded dev choices of (arm, seed), if its run files are all there."""
         entry = self.data.get("seeds", {}).get(f"{arm}.seed{seed}")
         return entry if entry and all(p.exists() for p in self.files(arm, seed).values()) else None
+
+    def holder(self, arm: str, seed: int) -> Record | None:
+        """The record holding (arm, seed): this one, or for the no-teacher arm the base it shares it with."""
+        if self.get(arm, seed) is not None:
+            return self
+        if arm == "no-teacher" and self.shares_no_teacher and self.base.get(arm, seed) is not None:
+            return self.base
+        return None
 
     def keep(self, arm: str, seed: int, runs: dict[str, Run], entry: dict) -> None:
         for name, path in self.files(arm, seed).items():
