@@ -27,7 +27,8 @@ The recipe (protocol: fit on the training queries' fit part, choose on dev, scor
      initialisation and seeds serve both trained arms.
      With --pseudo-queries N, N documents' last sentences join them as unjudged queries (their source,
      without that sentence, as pseudo-positive; lists from a corpus where every document lost its last
-     sentence; teacher-filtered unless --pseudo-filter none).
+     sentence; teacher-filtered unless --pseudo-filter none). --pseudo-epochs P trains them P epochs
+     while the judged lists keep --epochs (more distinct pseudo-queries in the same steps).
   6. Per seed: "no-teacher" (in-batch CE over all passages of the batch: positives and hard
      negatives) and "distilled" (the same CE + in-batch KD + KL over each query's own list, targets
      from the stored teacher scores at tau), both from MiniLM in its own convention.
