@@ -607,6 +607,8 @@ class Record:
                 self.save()
         self.base = Record(os.path.normpath(self.folder / recorded), args) if recorded is not None else None
         self.shares_no_teacher = False
+        # the record holding the training inputs: this one, or its base's
+        self.inputs_record: Record = self.base.inputs_record if self.base is not None else self
 
     def bind(self, lists: Path, teacher, tau: float) -> None:
         """Fix what this run trains on (``teacher``: :func:`training_teacher`'s matrix); a record made
@@ -621,8 +623,12 @@ class Record:
             "tau": tau,
             **{name: getattr(self.args, name) for name in self.RECIPE},
         }
-        recorded = self.data.get("fingerprint") or {}  # a setting added since it was made: None there
-        changed = sorted(k for k in self.fingerprint if recorded and recorded.get(k) != self.fingerprint[k])
+        recorded = self.data.get("fingerprint")  # a setting added since it was made: None there
+        changed = (
+            []
+            if recorded is None
+            else [k for k in sorted(self.fingerprint) if recorded.get(k) != self.fingerprint[k]]
+        )
         if changed:
             raise SystemExit(
                 f"{self.path}: recorded seeds were trained on other {', '.join(changed)} than this run; "
@@ -655,27 +661,24 @@ class Record:
         """(lists, teacher scores, tau) from the record (or its base), or None when it holds none."""
         from hybrid.distill.scores import TeacherScores
 
-        if self.base is not None:
-            return self.base.inputs(work)
-        inputs = self.folder / "inputs"
-        if "prepared" not in self.data or not (inputs / "teacher.npz").exists():
+        holder = self.inputs_record
+        inputs = holder.folder / "inputs"
+        if "prepared" not in holder.data or not (inputs / "teacher.npz").exists():
             return None
         lists = work / "lists-recorded.jsonl"
         if not lists.exists():
             with atomic_write(lists, mode="wb") as out:
                 out.write(gzip.decompress((inputs / "lists.jsonl.gz").read_bytes()))
-        return lists, TeacherScores.load(inputs / "teacher.npz"), self.data["tau"]
+        return lists, TeacherScores.load(inputs / "teacher.npz"), holder.data["tau"]
 
     def prepared(self) -> dict:
         """The prepare stages' numbers kept with the training inputs."""
-        return self.base.prepared() if self.base is not None else self.data["prepared"]
+        return self.inputs_record.data["prepared"]
 
     def reranked(self) -> dict[str, Path]:
-        if self.base is not None:
-            return self.base.reranked()
         return {
             p.name.removesuffix(".test.trec.gz"): p
-            for p in sorted((self.folder / "inputs").glob("*.test.trec.gz"))
+            for p in sorted((self.inputs_record.folder / "inputs").glob("*.test.trec.gz"))
         }
 
     def save(self) -> None:
