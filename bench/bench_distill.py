@@ -610,6 +610,11 @@ class Record:
         # the record holding the training inputs: this one, or its base's
         self.inputs_record: Record = self.base.inputs_record if self.base is not None else self
 
+    @property
+    def inputs_folder(self) -> Path:
+        """Where :meth:`keep_inputs` writes this record's training inputs."""
+        return self.folder / "inputs"
+
     def bind(self, lists: Path, teacher, tau: float) -> None:
         """Fix what this run trains on (``teacher``: :func:`training_teacher`'s matrix); a record made
         from anything else is refused."""
@@ -623,8 +628,8 @@ class Record:
             "tau": tau,
             **{name: getattr(self.args, name) for name in self.RECIPE},
         }
-        recorded = self.data.get("fingerprint")  # a setting added since it was made: None there
-        changed = (
+        recorded = self.data.get("fingerprint")
+        changed = (  # a setting added since the record was made reads as None there
             []
             if recorded is None
             else [k for k in sorted(self.fingerprint) if recorded.get(k) != self.fingerprint[k]]
@@ -644,7 +649,7 @@ class Record:
 
     def keep_inputs(self, lists: Path, teacher, tau: float, prepared: dict, reranked: dict[str, Run]) -> None:
         """The students' training inputs (lists, teacher scores), so a new machine trains no teacher."""
-        inputs = self.folder / "inputs"
+        inputs = self.inputs_folder
         inputs.mkdir(parents=True, exist_ok=True)
         with atomic_write(inputs / "lists.jsonl.gz", overwrite=True, mode="wb") as out:
             out.write(gzip.compress(lists.read_bytes(), mtime=0))
@@ -662,7 +667,7 @@ class Record:
         from hybrid.distill.scores import TeacherScores
 
         holder = self.inputs_record
-        inputs = holder.folder / "inputs"
+        inputs = holder.inputs_folder
         if "prepared" not in holder.data or not (inputs / "teacher.npz").exists():
             return None
         lists = work / "lists-recorded.jsonl"
@@ -678,7 +683,7 @@ class Record:
     def reranked(self) -> dict[str, Path]:
         return {
             p.name.removesuffix(".test.trec.gz"): p
-            for p in sorted((self.inputs_record.folder / "inputs").glob("*.test.trec.gz"))
+            for p in sorted(self.inputs_record.inputs_folder.glob("*.test.trec.gz"))
         }
 
     def save(self) -> None:
