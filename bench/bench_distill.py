@@ -806,7 +806,8 @@ def main() -> None:
     if args.only == "prepare":
         return
     for seed in [args.seed_only] if args.only == "seed" else seeds:
-        for arm, source in zip(TRAINED, (None, teacher), strict=True):
+        # distilled first: its dev score alone can reject a recipe, one student in
+        for arm, source in (("distilled", teacher), ("no-teacher", None)):
             if not bench.restore(arm, seed):
                 folder = bench.student(arm, seed, lists, source, tau)
                 bench.score(arm, seed, bench.dense_runs(f"{arm}.seed{seed}", str(folder)), bm25)
