@@ -129,6 +129,11 @@ def parse_args() -> argparse.Namespace:
         "--gamma", type=float, default=1.0, help="weight of hard-label CE in the distilled arm"
     )
     parser.add_argument("--loss", choices=("listwise", "margin-mse"), default="listwise")
+    parser.add_argument(
+        "--margin-scale",
+        type=float,
+        help="with --loss margin-mse: the teacher's margins times this (default 1; unset in the fingerprint)",
+    )
     parser.add_argument("--tau", type=float, help="teacher temperature (default: calibrated on dev)")
     parser.add_argument(
         "--beta", type=float, help="BM25 weight of the hybrid teacher (default: tuned on dev)"
@@ -469,7 +474,7 @@ class Bench:
             a = self.args
             weights = LossWeights(
                 gamma=a.gamma if teacher is not None else 1.0, in_batch=a.in_batch_weight,
-                listwise=a.list_weight, tau=tau, loss=a.loss,
+                listwise=a.list_weight, tau=tau, loss=a.loss, margin_scale=a.margin_scale or 1.0,
             )  # fmt: skip
             opts = self.options(self.steps(lists, self.student_epochs()), a.student_lr, seed)
             train_student(
@@ -583,7 +588,7 @@ class Record:
     when that arm's settings are the same."""
 
     RECIPE = ("batch_size", "epochs", "pseudo_epochs", "student_lr", "doc_length", "in_batch_weight",
-              "list_weight", "gamma", "loss", "collection")  # fmt: skip
+              "list_weight", "gamma", "loss", "margin_scale", "collection")  # fmt: skip
     # what the no-teacher arm depends on (its loss is the hard-label CE alone: no teacher, tau or weights)
     NO_TEACHER = ("lists", "batch_size", "epochs", "pseudo_epochs", "student_lr", "doc_length", "collection")
 

@@ -217,6 +217,13 @@ def _register_student(train) -> None:
         "(gathered across workers; the one-process loss) or of its worker's part only (default global)",
     )
     parser.add_argument("--list-weight", type=float, default=1.0, help="weight of the own-list term (1)")
+    parser.add_argument(
+        "--margin-scale",
+        type=float,
+        default=1.0,
+        help="with --loss margin-mse: the teacher's margins are multiplied by this, to bring them to the "
+        "scale of the student's logits (1)",
+    )
     parser.add_argument("--doc-length", type=int, help="maximum passage tokens (default the convention's)")
     parser.add_argument("--query-length", type=int, help="maximum query tokens (default the convention's)")
     _add_training_options(parser, learning_rate=2e-5)
@@ -392,6 +399,7 @@ def _train_student(args, device: str) -> None:
         tau=args.tau,
         loss=args.loss,
         in_batch_scope=args.in_batch,
+        margin_scale=args.margin_scale,
     )
     train_student(
         args.train,

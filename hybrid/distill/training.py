@@ -11,7 +11,8 @@ dot product is used as is (scale 1). The loss is a weighted sum of
 - ``in_batch`` x KD: KL(softmax(teacher / tau) || softmax(student)) over all passages of the batch;
 - ``listwise`` x KL over each query's own candidate list only (TCT-ColBERT v2's HN+ targets), or,
   with ``loss="margin-mse"``, the mean squared error between the student's and the teacher's score
-  margins (positive minus each negative; Hofstaetter et al.).
+  margins (positive minus each negative; Hofstaetter et al.), the teacher's times ``margin_scale``
+  (a teacher whose margins are wider than the student's logits can follow is brought to their scale).
 
 Teacher scores come from a stored matrix (:class:`hybrid.distill.scores.TeacherScores`, identical to
 what the frozen teacher computes on the fly) or from the teacher model itself, on the fly.
@@ -60,10 +61,11 @@ class LossWeights:
     tau: float = TAU
     loss: str = "listwise"
     in_batch_scope: str = "global"
+    margin_scale: float = 1.0
 
     def check(self) -> None:
-        if self.tau <= 0 or min(self.gamma, self.in_batch, self.listwise) < 0:
-            raise ValueError(f"tau must be positive and the weights non-negative ({self})")
+        if self.tau <= 0 or self.margin_scale <= 0 or min(self.gamma, self.in_batch, self.listwise) < 0:
+            raise ValueError(f"tau and margin_scale must be positive and the weights non-negative ({self})")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.in_batch_scope not in IN_BATCH_SCOPES:
@@ -295,7 +297,8 @@ def student_loss(
     if weights.listwise > 0:
         own = [(scores[i, c], targets[i, c]) for i, c in enumerate(columns)]
         if weights.loss == "margin-mse":
-            listwise = torch.stack([margin_mse_loss(s[None], t[None]) for s, t in own]).mean()
+            scale = weights.margin_scale
+            listwise = torch.stack([margin_mse_loss(s[None], scale * t[None]) for s, t in own]).mean()
         else:
             listwise = torch.stack([kd_loss(s[None], t[None], weights.tau) for s, t in own]).mean()
         parts[weights.loss] = listwise.item()

@@ -88,6 +88,13 @@ def test_student_loss_is_the_weighted_sum_of_its_parts():
         + margin_mse_loss(student_scores[1:, 3:], t[1:, 3:])
     ) / 2
     assert student_loss(student, teacher, batch, margin)[0].item() == pytest.approx(expected.item(), rel=1e-6)
+    margin.margin_scale = 0.5
+    halved = (
+        margin_mse_loss(student_scores[:1, :3], 0.5 * t[:1, :3])
+        + margin_mse_loss(student_scores[1:, 3:], 0.5 * t[1:, 3:])
+    ) / 2
+    assert halved.item() != pytest.approx(expected.item(), rel=1e-3)
+    assert student_loss(student, teacher, batch, margin)[0].item() == pytest.approx(halved.item(), rel=1e-6)
 
 
 def test_hybrid_teacher_adds_beta_bm25_with_the_querys_minimum_for_missing_documents():
